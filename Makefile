@@ -1,0 +1,49 @@
+# PreciMed: `make run` starts the app, `make test` runs every test. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+
+.PHONY: install run test test-fast browser models lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1
+
+# Debian's chromium for the Playwright tests (never `playwright install`: no downloads here).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@$(CHROMIUM) --version
+
+test: install browser
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not browser and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check precimed pages app.py tests benchmarks
+	$(VENV)/bin/mypy
+
+models: install
+	$(PY) -m precimed.training
+
+bench: install
+	@for b in benchmarks/bench_*.py; do $(PY) $$b --json; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""PreciMed home page and navigation.
+
+Pages are the files ``pages/<n>_<name>.py`` (found here, in number order); this file is the
+home page. It reads only the model cards, so it renders without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages._ui import NOT_FOR_CLINICAL_USE, cached_bundles
+from precimed.registry import bundle_errors
+
+ROOT = Path(__file__).resolve().parent
+
+
+def page_title(path: Path) -> str:
+    """``3_model_cards.py`` → ``Model cards``."""
+    stem = path.stem.split("_", 1)[1] if "_" in path.stem else path.stem
+    return stem.replace("_", " ").capitalize()
+
+
+def home() -> None:
+    st.title("PreciMed")
+    st.markdown(
+        "See what a deep-learning model says about a patient, **and why**. Upload imaging "
+        "(DICOM) or genomic and clinical tables, run a pretrained model, read its SHAP "
+        "explanation, explore what-if changes, score cohorts, and read each model's card."
+    )
+    st.warning(NOT_FOR_CLINICAL_USE, icon="⚠️")
+    st.subheader("Model catalogue")
+    bundles = cached_bundles()
+    if not bundles:
+        st.info("No model bundles are installed under assets/models/.")
+    for b in bundles:
+        card = b.card
+        metrics = card["evaluation"]["metrics"]
+        head = metrics.get("auroc") or metrics.get("auroc_macro")
+        with st.container(border=True, key=f"catalogue-{b.id}"):
+            st.markdown(f"**{card['name']}** · v{card['version']} · {card['modality']} · "
+                        f"{card['task']} · `{b.id}`"
+                        + (" · **user-supplied**" if card.get("user_supplied") else ""))
+            st.caption(card["intended_use"])
+            if head:
+                st.caption(f"AUROC {head['value']:.3f} (95% CI {head['ci95'][0]:.3f}–{head['ci95'][1]:.3f}), "
+                           f"{card['evaluation']['method'].split(';')[0]}; n = {card['training_data']['n']}")
+    for folder, why in bundle_errors().items():
+        st.error(f"Bundle '{folder}' was refused: {why}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="PreciMed", page_icon="🧬", layout="wide")
+    pages = [st.Page(home, title="Home", icon="🏠", default=True, url_path="home")]
+    for path in sorted((ROOT / "pages").glob("[0-9]*_*.py"), key=lambda p: int(p.stem.split("_")[0])):
+        pages.append(st.Page(str(path), title=page_title(path), url_path=path.stem.split("_", 1)[1]))
+    st.navigation(pages).run()
+
+
+main()

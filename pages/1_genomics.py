@@ -1,0 +1,124 @@
+"""Genomics & clinical tables: upload or pick a sample, validate, predict, explain (SHAP)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import card_summary, model_banner, pick_model, show_error
+from precimed.cards import subject_word
+from precimed.errors import PrecimedInputError
+from precimed.plots import beeswarm_figure, probability_figure, waterfall_figure
+from precimed.samples import sample_files
+from precimed.tabular.io import read_table
+from precimed.tabular.validate import MISSING_POLICY, validate_table
+
+st.title("Genomic and clinical data")
+bundle = pick_model("tabular", key="tabular_model")
+if bundle is None:
+    st.stop()
+card = bundle.card
+subject = subject_word(card)
+
+source = st.radio("Data", ["Sample file", "Upload"], horizontal=True, key="source")
+raw: pd.DataFrame | None = None
+try:
+    if source == "Upload":
+        upload = st.file_uploader("CSV, TSV or Parquet, one row per " + subject,
+                                  type=["csv", "tsv", "txt", "parquet"], key="upload")
+        if upload is not None:
+            raw = read_table(upload.getvalue(), upload.name)
+    else:
+        samples = sample_files(bundle.id)
+        if not samples:
+            st.info("No sample file ships for this model; upload one.")
+        else:
+            chosen = st.selectbox("Sample file", samples, format_func=lambda p: p.name, key="sample")
+            raw = read_table(chosen)
+except PrecimedInputError as exc:
+    show_error(exc)
+
+if raw is None:
+    st.stop()
+
+try:
+    table = validate_table(raw, card)
+except PrecimedInputError as exc:
+    show_error(exc)
+    st.stop()
+
+st.caption(f"Missing values: {MISSING_POLICY}")
+for note in table.notes:
+    st.info(note)
+if table.issues:
+    issues = table.issues_frame()
+    blocking = issues["kind"].isin(["type", "level"]).sum()
+    with st.expander(f"{len(issues)} flagged cell(s), {blocking} making a row unusable", expanded=bool(blocking)):
+        st.dataframe(issues, hide_index=True, key="issues")
+
+label_col = next((c for c in raw.columns if c.strip().lower() in ("sample", "id", "patient", "patient_id", "compound")), None)
+
+
+def row_label(r: int) -> str:
+    extra = f" · {raw.iloc[r][label_col]}" if label_col else ""
+    return f"row {r}{extra}"
+
+
+row = st.selectbox(f"{subject.capitalize()} (row)", table.valid_rows, format_func=row_label, key="row")
+
+try:
+    from precimed.explain.tabular import explain_rows
+    from precimed.predict import predict_table
+
+    with st.spinner("Loading the model…"):
+        predictions = predict_table(bundle, table)
+    pred = predictions[row]
+    class_options = card["classes"]
+    default_class = card.get("positive_class") or pred.prediction
+    explain_class = st.selectbox("Explain the probability of", class_options,
+                                 index=class_options.index(default_class), key="explain_class")
+    [expl] = explain_rows(bundle, table, [row], class_name=explain_class)
+except Exception as exc:  # noqa: BLE001 - shown to the user without a traceback
+    show_error(exc)
+    st.stop()
+
+model_banner(card)
+left, right = st.columns([1, 2])
+with left:
+    st.subheader("Prediction")
+    pos = card.get("positive_class")
+    st.metric(f"P({pos or pred.prediction})", f"{pred.probabilities[pos or pred.prediction]:.1%}",
+              help=f"decision threshold {card['threshold']}" if card.get("threshold") else None)
+    st.markdown(f"Prediction: **{pred.prediction}**"
+                + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
+    st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
+                                       positive_class=pos), key="probabilities")
+    card_summary(card)
+with right:
+    st.subheader(f"Why: SHAP explanation for this {subject}")
+    st.plotly_chart(waterfall_figure(expl.base_value, expl.values, expl.feature_values,
+                                     output=expl.output, class_name=expl.class_name),
+                    key="waterfall")
+    st.caption(f"{expl.method}, background: {card['explanation']['background']}. "
+               f"Red bars push toward '{expl.class_name}', blue bars away. "
+               f"Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
+
+if len(table.valid_rows) > 1:
+    st.subheader(f"All {len(predictions)} rows")
+    rows = pd.DataFrame([{"row": p.row, "prediction": p.prediction,
+                          **{f"P({c})": p.probabilities.get(c) for c in card["classes"]},
+                          "error": p.error} for p in predictions])
+    st.dataframe(rows, hide_index=True, key="predictions")
+    try:
+        import numpy as np
+
+        from precimed.explain.tabular import explain_matrix
+        from precimed.tabular.validate import encode
+
+        frame = table.frame.iloc[table.valid_rows]
+        values, _ = explain_matrix(bundle, encode(frame, card))
+        c = card["classes"].index(explain_class)
+        st.plotly_chart(beeswarm_figure(np.asarray(values[:, :, c]), frame.to_numpy(), list(frame.columns),
+                                        class_name=explain_class), key="beeswarm")
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)

@@ -1,0 +1,70 @@
+"""Streamlit pieces shared by the pages: banner, card summary, error display, model picker.
+
+Kept free of analysis logic: everything computed comes from ``precimed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from precimed.errors import PrecimedInputError
+from precimed.registry import Bundle, list_bundles
+
+NOT_FOR_CLINICAL_USE = (
+    "**Not for clinical use.** PreciMed is a research and demonstration tool, not a medical "
+    "device. Its predictions must not guide the diagnosis or treatment of any patient."
+)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_bundles() -> list[Bundle]:
+    """The registry's bundles, read once per server process."""
+    return list_bundles()
+
+
+def pick_model(modality: str | None = None, *, key: str = "model") -> Bundle | None:
+    """A select box of registered models (optionally of one modality)."""
+    bundles = [b for b in cached_bundles() if modality is None or b.modality == modality]
+    if not bundles:
+        st.error(f"No {modality or ''} model is installed (expected bundles under assets/models/).")
+        return None
+    labels = {b.id: f"{b.name} — v{b.version}" + (" [user-supplied]" if b.card.get("user_supplied") else "")
+              for b in bundles}
+    chosen = st.selectbox("Model", list(labels), format_func=labels.get, key=key)
+    return next(b for b in bundles if b.id == chosen)
+
+
+def model_banner(card: dict[str, Any]) -> None:
+    """The model's name and version, and the not-for-clinical-use banner the card requires."""
+    st.caption(f"Model: **{card['name']}** · version {card['version']} · id `{card['id']}` · "
+               f"weights SHA-256 `{card['weights_sha256'][:12]}…`")
+    if card.get("not_for_clinical_use", True):
+        st.warning(NOT_FOR_CLINICAL_USE, icon="⚠️")
+
+
+def card_summary(card: dict[str, Any]) -> None:
+    """The card in brief: intended use, data, headline metrics, limitations."""
+    metrics = card["evaluation"]["metrics"]
+    with st.expander("Model card summary", expanded=False):
+        st.markdown(f"**Intended use.** {card['intended_use']}")
+        st.markdown(f"**Out of scope.** {card['out_of_scope']}")
+        td = card["training_data"]
+        st.markdown(f"**Training data.** {td['source']} (n = {td['n']}). *Label:* {td['label_definition']}.")
+        st.markdown(f"**Citation.** {td['citation']}")
+        parts = []
+        for name, m in metrics.items():
+            ci = f" (95% CI {m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})" if "ci95" in m else ""
+            parts.append(f"{name.upper() if len(name) < 6 else name}: {m['value']:.3f}{ci}")
+        st.markdown(f"**Evaluation** ({card['evaluation']['method']}): " + "; ".join(parts))
+        st.markdown("**Limitations.**\n" + "\n".join(f"- {x}" for x in card["limitations"]))
+
+
+def show_error(exc: Exception) -> None:
+    """A user error as ``st.error``; an internal fault as a short message, never a traceback."""
+    if isinstance(exc, PrecimedInputError):
+        st.error(str(exc))
+    else:
+        st.error(f"Internal error ({type(exc).__name__}). The rest of the page still works; "
+                 "please report this with the steps that led to it.")

@@ -1,0 +1,125 @@
+"""Model cards: JSON Schema validation and typed accessors.
+
+A card (``assets/models/<id>/card.json``) describes a bundle: inputs, classes, threshold,
+training data, evaluation, intended use and limits. Its schema is
+``precimed/schemas/card.schema.json``; :func:`validate_card` enforces it, plus the rules a
+schema cannot say (class names agree with the positive class, min ≤ max).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from precimed.errors import BundleError
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "card.schema.json"
+
+
+@cache
+def card_schema() -> dict[str, Any]:
+    """Return the card JSON Schema shipped with the package."""
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    return schema
+
+
+def validate_card(card: Any, *, source: str = "card.json") -> dict[str, Any]:
+    """Check ``card`` against the schema and the cross-field rules.
+
+    Args:
+        card: the parsed JSON.
+        source: where it came from, for the message.
+
+    Returns:
+        The card, unchanged.
+
+    Raises:
+        BundleError: naming the first failing field and what is expected.
+    """
+    import jsonschema  # 0.1 s; only needed when a card is read
+
+    validator = jsonschema.Draft202012Validator(card_schema())
+    errors = sorted(validator.iter_errors(card), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise BundleError(
+            f"{source}: invalid card at '{where}': {err.message}",
+            expected="a card that follows precimed/schemas/card.schema.json",
+        )
+    assert isinstance(card, dict)
+    classes = card["classes"]
+    if "positive_class" in card and card["positive_class"] not in classes:
+        raise BundleError(
+            f"{source}: positive_class '{card['positive_class']}' is not one of the classes",
+            expected=f"one of {classes}",
+        )
+    counts = card["training_data"]["class_counts"]
+    if counts and set(counts) != set(classes):
+        raise BundleError(
+            f"{source}: training_data.class_counts names {sorted(counts)}",
+            expected=f"exactly the classes {classes}",
+        )
+    if card["modality"] == "tabular":
+        names = [i["name"] for i in card["inputs"]]
+        if len(set(n.strip().lower() for n in names)) != len(names):
+            raise BundleError(f"{source}: input names repeat", expected="unique input names")
+        for item in card["inputs"]:
+            if item["dtype"] != "category" and item["min"] > item["max"]:
+                raise BundleError(
+                    f"{source}: input '{item['name']}' has min > max",
+                    expected="min ≤ max",
+                )
+    return card
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One tabular input as the card describes it."""
+
+    name: str
+    dtype: str
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    levels: tuple[str, ...] = ()
+    fixed: bool = False
+    median: float | str | None = None
+    description: str | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.dtype == "category"
+
+    @classmethod
+    def from_card(cls, item: dict[str, Any]) -> FeatureSpec:
+        return cls(
+            name=item["name"],
+            dtype=item["dtype"],
+            unit=item.get("unit"),
+            min=item.get("min"),
+            max=item.get("max"),
+            levels=tuple(item.get("levels", ())),
+            fixed=bool(item.get("fixed", False)),
+            median=item.get("median"),
+            description=item.get("description"),
+        )
+
+
+def feature_specs(card: dict[str, Any]) -> list[FeatureSpec]:
+    """The ordered tabular inputs of a card."""
+    if card["modality"] != "tabular":
+        raise BundleError(f"model '{card['id']}' takes images", expected="a tabular model")
+    return [FeatureSpec.from_card(i) for i in card["inputs"]]
+
+
+def subject_word(card: dict[str, Any]) -> str:
+    """What one row is: 'patient', 'compound', … (for wording on pages and reports)."""
+    return str(card.get("subject", "patient"))
+
+
+def positive_class(card: dict[str, Any]) -> str | None:
+    return card.get("positive_class")

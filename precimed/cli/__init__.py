@@ -1,0 +1,1 @@
+"""The ``precimed`` command line. Each command lives in its own module (see ``main.COMMANDS``)."""

@@ -1,0 +1,41 @@
+"""``precimed predict --model ID FILE``: one object per row (tabular) or image/frame (DICOM)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from precimed.cli.common import load_tabular
+from precimed.predict import predict_table
+from precimed.registry import get_bundle
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "predict", help="predict every row of a table, or every image of a DICOM file or zip")
+    p.add_argument("--model", required=True, help="model id (see `precimed models`)")
+    p.add_argument("file", help="CSV/TSV/Parquet for tabular models; .dcm or .zip for image models")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(handler=run, text=_text)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    bundle = get_bundle(args.model)
+    if bundle.modality == "image":
+        from precimed.imaging.service import predict_path
+
+        return predict_path(bundle, args.file)
+    table = load_tabular(bundle, args.file)
+    return [p.to_json() for p in predict_table(bundle, table)]
+
+
+def _text(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        key = r.get("source", r.get("row"))
+        if "error" in r:
+            out.append(f"{key}: error: {r['error']}")
+        else:
+            probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
+            out.append(f"{key}: {r['prediction']} ({probs})")
+    return "\n".join(out)

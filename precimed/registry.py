@@ -1,0 +1,225 @@
+"""Model bundles: discovery, validation, checksum, lazy loading.
+
+A bundle is a folder ``<models dir>/<id>/`` with ``model.keras``, ``card.json`` and, for tabular
+models, ``background.csv`` (training rows used as the SHAP background and for PDP curves).
+The card's ``weights_sha256`` must match ``model.keras``; a mismatch is refused before Keras
+ever opens the file. Models load with ``safe_mode=True`` so that a Lambda layer cannot run code.
+
+TensorFlow is imported only when a model is first loaded, so listing the catalogue is instant.
+
+Example:
+    >>> from precimed import registry
+    >>> [b.id for b in registry.list_bundles()]  # doctest: +SKIP
+    ['breast-metastasis-gse7390', 'breast-cytology-wdbc']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from precimed.cards import validate_card
+from precimed.errors import BundleError
+
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+REPO_MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+
+
+def models_dirs() -> list[Path]:
+    """Folders searched for bundles: ``$PRECIMED_MODELS_DIR`` (``os.pathsep``-separated) if set,
+    else the repository's ``assets/models``, plus ``$PRECIMED_USER_MODELS_DIR`` if set."""
+    env = os.environ.get("PRECIMED_MODELS_DIR")
+    dirs = [Path(p) for p in env.split(os.pathsep) if p] if env else [REPO_MODELS_DIR]
+    user = os.environ.get("PRECIMED_USER_MODELS_DIR")
+    if user:
+        dirs.append(Path(user))
+    return dirs
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_LOAD_LOCK = threading.Lock()
+_MODEL_CACHE: dict[tuple[str, str], Any] = {}
+
+
+@dataclass
+class Bundle:
+    """A validated model bundle; the Keras model loads on first use and is cached per process."""
+
+    path: Path
+    card: dict[str, Any]
+    _background: Any = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.card["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.card["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.card["version"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card["classes"])
+
+    @property
+    def modality(self) -> str:
+        return str(self.card["modality"])
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def verify_weights(self) -> None:
+        """Refuse the bundle if ``model.keras`` does not match the card's SHA-256."""
+        if not self.weights_path.is_file():
+            raise BundleError(f"model '{self.id}': {MODEL_FILE} is missing", expected=str(self.path))
+        actual = sha256_file(self.weights_path)
+        if actual != self.card["weights_sha256"]:
+            raise BundleError(
+                f"model '{self.id}': weights checksum mismatch, {MODEL_FILE} has SHA-256 "
+                f"{actual[:12]}… but the card says {self.card['weights_sha256'][:12]}…; refusing to load",
+                expected="the weights the card was written for",
+            )
+
+    def model(self) -> keras.Model:
+        """The Keras model, loaded once per process with ``safe_mode=True``."""
+        key = (str(self.weights_path), self.card["weights_sha256"])
+        cached = _MODEL_CACHE.get(key)
+        if cached is not None:
+            return cached
+        with _LOAD_LOCK:
+            if key not in _MODEL_CACHE:
+                self.verify_weights()
+                _MODEL_CACHE[key] = load_keras_safely(self.weights_path, label=self.id)
+            return _MODEL_CACHE[key]
+
+    def background(self) -> pd.DataFrame:
+        """Training rows kept in the bundle (raw feature values), checked against the card."""
+        if self._background is None:
+            import pandas as pd
+
+            expl = self.card["explanation"]
+            name = expl.get("background_file")
+            if not name:
+                raise BundleError(f"model '{self.id}' keeps no background data")
+            path = self.path / name
+            if not path.is_file():
+                raise BundleError(f"model '{self.id}': {name} is missing", expected=str(path))
+            want = expl.get("background_sha256")
+            if want and sha256_file(path) != want:
+                raise BundleError(f"model '{self.id}': {name} does not match its checksum")
+            self._background = pd.read_csv(path)
+        return self._background
+
+
+def load_keras_safely(path: Path, *, label: str) -> keras.Model:
+    """Load a ``.keras`` file with ``safe_mode=True``; explain a refusal in words.
+
+    Keras refuses to deserialise a Lambda layer's bytecode in safe mode and fails on unknown
+    custom objects; both become a :class:`BundleError`.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError/TypeError/KeyError variously
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text:
+            why = "it contains a Lambda layer (arbitrary code), refused in safe mode"
+        elif "Unknown" in text or "custom" in text.lower():
+            why = "it uses an unknown custom layer or object"
+        else:
+            why = f"Keras could not read it ({type(exc).__name__}: {text.splitlines()[0][:200]})"
+        raise BundleError(
+            f"model '{label}': {why}",
+            expected="a .keras file of built-in Keras layers",
+        ) from None
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Read and validate the card of the bundle in ``path`` (the weights are checked on load)."""
+    card_path = path / CARD_FILE
+    if not card_path.is_file():
+        raise BundleError(f"{path}: no {CARD_FILE}", expected="a bundle folder with card.json")
+    try:
+        card = json.loads(card_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{card_path}: not valid JSON ({exc})", expected="a JSON card") from None
+    validate_card(card, source=str(card_path))
+    if card["id"] != path.name:
+        raise BundleError(
+            f"{card_path}: card id '{card['id']}' differs from the folder name '{path.name}'",
+            expected="the folder named after the card id",
+        )
+    return Bundle(path=path, card=card)
+
+
+def list_bundles(*, strict: bool = False) -> list[Bundle]:
+    """All valid bundles, sorted by id. Invalid ones are skipped (``strict=True`` raises)."""
+    found: dict[str, Bundle] = {}
+    for root in models_dirs():
+        if not root.is_dir():
+            continue
+        for sub in sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file()):
+            try:
+                bundle = read_bundle(sub)
+            except BundleError:
+                if strict:
+                    raise
+                continue
+            found.setdefault(bundle.id, bundle)
+    return [found[k] for k in sorted(found)]
+
+
+def bundle_errors() -> dict[str, str]:
+    """Folders that look like bundles but fail validation, with the reason (for the catalogue)."""
+    bad: dict[str, str] = {}
+    for root in models_dirs():
+        if not root.is_dir():
+            continue
+        for sub in sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file()):
+            try:
+                read_bundle(sub)
+            except BundleError as exc:
+                bad[sub.name] = str(exc)
+    return bad
+
+
+def get_bundle(model_id: str) -> Bundle:
+    """The bundle with this id, or a :class:`BundleError` listing the known ids."""
+    bundles = list_bundles()
+    for b in bundles:
+        if b.id == model_id:
+            return b
+    known = ", ".join(b.id for b in bundles) or "none installed"
+    raise BundleError(f"unknown model '{model_id}'", expected=f"one of: {known}")
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests)."""
+    with _LOAD_LOCK:
+        _MODEL_CACHE.clear()

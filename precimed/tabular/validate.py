@@ -1,0 +1,236 @@
+"""Check a table against a tabular card and turn it into model input.
+
+Rules, in the order applied:
+
+* column names match the card's inputs ignoring case and surrounding whitespace;
+  missing inputs are an error that names them; extra columns are ignored with a note;
+* numeric cells that are not numbers (text, ``inf``) make their row invalid (flagged per cell);
+* categorical cells must be one of the card's levels (case-insensitive), else the row is invalid;
+* empty cells are imputed with the training median (numeric) or most frequent level
+  (categorical) kept in the card, and flagged;
+* numbers outside the card's plausible range are kept and flagged as extrapolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precimed.cards import FeatureSpec, feature_specs
+from precimed.errors import PrecimedInputError
+
+MISSING_POLICY = (
+    "Empty cells are filled with the training median (numbers) or the most frequent training "
+    "level (categories) and flagged; cells that are not valid values make their row unusable."
+)
+_MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?"}
+
+
+@dataclass(frozen=True)
+class CellIssue:
+    """One flagged cell. ``kind`` is 'missing' (imputed), 'range' (kept, extrapolation),
+    'type' or 'level' (the row cannot be scored)."""
+
+    row: int
+    column: str
+    kind: str
+    value: str
+    message: str
+
+    @property
+    def blocks_row(self) -> bool:
+        return self.kind in ("type", "level")
+
+
+@dataclass
+class ValidatedTable:
+    """The outcome of :func:`validate_table`.
+
+    Attributes:
+        frame: one column per card input, in card order, raw units; invalid rows hold NaN.
+        issues: flagged cells.
+        notes: table-level remarks (ignored columns, renamed columns).
+        valid_rows: 0-based rows that can be scored.
+    """
+
+    frame: pd.DataFrame
+    issues: list[CellIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    valid_rows: list[int] = field(default_factory=list)
+
+    def row_errors(self) -> dict[int, str]:
+        """Rows that cannot be scored, with the reason."""
+        out: dict[int, list[str]] = {}
+        for issue in self.issues:
+            if issue.blocks_row:
+                out.setdefault(issue.row, []).append(issue.message)
+        return {r: "; ".join(m) for r, m in out.items()}
+
+    def issues_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([i.__dict__ for i in self.issues],
+                            columns=["row", "column", "kind", "value", "message"])
+
+
+def match_columns(columns: list[str], specs: list[FeatureSpec]) -> tuple[dict[str, str], list[str]]:
+    """Map card input name → table column, tolerant of case and whitespace.
+
+    Returns:
+        (mapping, notes). Raises if inputs are missing.
+    """
+    by_key: dict[str, str] = {}
+    for col in columns:
+        by_key.setdefault(col.strip().lower(), col)
+    mapping: dict[str, str] = {}
+    missing: list[str] = []
+    for spec in specs:
+        col = by_key.get(spec.name.strip().lower())
+        if col is None:
+            missing.append(spec.name)
+        else:
+            mapping[spec.name] = col
+    if missing:
+        shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+        raise PrecimedInputError(
+            f"{len(missing)} required column(s) missing: {shown}",
+            expected=f"the model's {len(specs)} input columns; see its card",
+        )
+    notes: list[str] = []
+    renamed = [f"'{c}' → '{n}'" for n, c in mapping.items() if c != n]
+    if renamed:
+        notes.append(f"Matched {len(renamed)} column name(s) ignoring case/spaces: "
+                     + ", ".join(renamed[:5]) + (" …" if len(renamed) > 5 else ""))
+    used = set(mapping.values())
+    extra = [c for c in columns if c not in used]
+    if extra:
+        notes.append(f"Ignored {len(extra)} column(s) the model does not use: "
+                     + ", ".join(extra[:8]) + (" …" if len(extra) > 8 else ""))
+    return mapping, notes
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.astype("string").fillna("").str.strip()
+
+
+def _check_numeric(spec: FeatureSpec, raw: pd.Series, issues: list[CellIssue]) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype("float64")
+        text = values.astype("string").fillna("")
+        missing = values.isna().to_numpy()
+    else:
+        text = _as_text(raw)
+        missing = text.str.lower().isin(_MISSING_TOKENS).to_numpy()
+        values = pd.to_numeric(text.where(~missing, None), errors="coerce").astype("float64")
+    bad = ~missing & ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+    for i in np.flatnonzero(bad):
+        issues.append(CellIssue(int(i), spec.name, "type", str(text.iloc[i])[:40],
+                                f"'{spec.name}' is '{str(text.iloc[i])[:40]}', not a number"))
+    fill = float(spec.median) if isinstance(spec.median, (int, float)) else (
+        (float(spec.min) + float(spec.max)) / 2 if spec.min is not None and spec.max is not None else 0.0)
+    for i in np.flatnonzero(missing):
+        issues.append(CellIssue(int(i), spec.name, "missing", "",
+                                f"'{spec.name}' is empty; filled with the training median {fill:g}"))
+    values = values.where(~bad, np.nan)
+    values[missing] = fill
+    if spec.min is not None and spec.max is not None:
+        arr = values.to_numpy(dtype="float64", na_value=np.nan)
+        out = (arr < spec.min) | (arr > spec.max)
+        for i in np.flatnonzero(out & ~missing):
+            issues.append(CellIssue(int(i), spec.name, "range", f"{arr[i]:g}",
+                                    f"'{spec.name}' = {arr[i]:g} is outside the training range "
+                                    f"[{spec.min:g}, {spec.max:g}] (extrapolation)"))
+    return values
+
+
+def _check_category(spec: FeatureSpec, raw: pd.Series, issues: list[CellIssue]) -> pd.Series:
+    text = _as_text(raw)
+    lookup = {level.lower(): level for level in spec.levels}
+    lowered = text.str.lower()
+    missing = lowered.isin(_MISSING_TOKENS - {"none"} if "none" in lookup else _MISSING_TOKENS)
+    mapped = lowered.map(lookup)
+    fill = str(spec.median) if spec.median in spec.levels else spec.levels[0]
+    out = pd.Series(mapped, index=raw.index, dtype="object")
+    for i in np.flatnonzero(missing.to_numpy()):
+        issues.append(CellIssue(int(i), spec.name, "missing", "",
+                                f"'{spec.name}' is empty; filled with the most frequent level '{fill}'"))
+        out.iloc[i] = fill
+    unknown = (~missing & mapped.isna()).to_numpy()
+    for i in np.flatnonzero(unknown):
+        issues.append(CellIssue(int(i), spec.name, "level", str(text.iloc[i])[:40],
+                                f"'{spec.name}' is '{str(text.iloc[i])[:40]}', not one of "
+                                f"{', '.join(spec.levels)}"))
+    return out
+
+
+def validate_table(table: pd.DataFrame, card: dict[str, Any]) -> ValidatedTable:
+    """Validate ``table`` against the card's inputs (see the module docstring for the rules).
+
+    Raises:
+        PrecimedInputError: required columns missing, or no row can be scored.
+
+    Example:
+        >>> from precimed.registry import get_bundle  # doctest: +SKIP
+        >>> v = validate_table(read_table("patients.csv"), get_bundle("breast-cytology-wdbc").card)
+        >>> v.valid_rows  # doctest: +SKIP
+        [0, 1, 2]
+    """
+    specs = feature_specs(card)
+    mapping, notes = match_columns(list(table.columns), specs)
+    table = table.reset_index(drop=True)
+    issues: list[CellIssue] = []
+    columns: dict[str, pd.Series] = {}
+    for spec in specs:
+        raw = table[mapping[spec.name]]
+        if spec.is_categorical:
+            columns[spec.name] = _check_category(spec, raw, issues)
+        else:
+            columns[spec.name] = _check_numeric(spec, raw, issues)
+    frame = pd.DataFrame(columns)
+    blocked = {i.row for i in issues if i.blocks_row}
+    valid = [r for r in range(len(frame)) if r not in blocked]
+    if not valid:
+        first = next(i for i in issues if i.blocks_row)
+        raise PrecimedInputError(f"no row can be scored; for example row {first.row}: {first.message}",
+                                 expected="numbers in numeric columns and the card's levels in categorical ones")
+    issues.sort(key=lambda i: (i.row, i.column))
+    return ValidatedTable(frame=frame, issues=issues, notes=notes, valid_rows=valid)
+
+
+def encoded_columns(card: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """Model input columns: (feature, None) for numbers, (feature, level) per category level."""
+    cols: list[tuple[str, str | None]] = []
+    for spec in feature_specs(card):
+        if spec.is_categorical:
+            cols.extend((spec.name, level) for level in spec.levels)
+        else:
+            cols.append((spec.name, None))
+    return cols
+
+
+def encode(frame: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
+    """Raw feature frame → float32 model input (numbers as is, categories one-hot).
+
+    Scaling is inside the Keras model (a Normalization layer), so SHAP values stay in raw units.
+    """
+    parts: list[np.ndarray] = []
+    for spec in feature_specs(card):
+        col = frame[spec.name]
+        if spec.is_categorical:
+            values = col.astype("object").to_numpy()
+            parts.append(np.stack([(values == lv) for lv in spec.levels], axis=1).astype("float32"))
+        else:
+            parts.append(col.to_numpy(dtype="float32", na_value=np.nan)[:, None])
+    return np.concatenate(parts, axis=1)
+
+
+def aggregation_matrix(card: dict[str, Any]) -> np.ndarray:
+    """(encoded × features) 0/1 matrix that sums one-hot SHAP columns back to their feature."""
+    specs = feature_specs(card)
+    index = {s.name: k for k, s in enumerate(specs)}
+    enc = encoded_columns(card)
+    mat = np.zeros((len(enc), len(specs)), dtype="float64")
+    for j, (name, _) in enumerate(enc):
+        mat[j, index[name]] = 1.0
+    return mat

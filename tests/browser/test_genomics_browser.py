@@ -1,0 +1,22 @@
+"""Real browser: upload a sample file on the Genomics page and see the waterfall."""
+
+from __future__ import annotations
+
+import pytest
+
+from precimed.samples import sample_files
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_sample_shows_waterfall(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{app_url}/genomics")
+    page.get_by_text("Upload", exact=True).click()
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.set_input_files(str(sample_files("breast-cytology-wdbc")[0]))
+    # The default model is the first tabular one; pick by visible label if needed.
+    waterfall = page.locator(".st-key-waterfall .js-plotly-plot, .stPlotlyChart .js-plotly-plot").first
+    waterfall.wait_for(state="visible")
+    page.get_by_text("Not for clinical use").first.wait_for()
+    page.get_by_text("base value (average over background)").first.wait_for()
+    assert page.locator('[data-testid="stMetricValue"]').first.inner_text().endswith("%")

@@ -1,0 +1,89 @@
+"""AppTest of the Genomics page: sample, upload, flagged cells, errors, charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from precimed.samples import sample_files
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_genomics.py")
+GENOMIC = "breast-metastasis-gse7390"
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    return at
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def _chart(at: AppTest, key: str) -> dict:  # type: ignore[type-arg]
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if key in chart.proto.id or key in json.dumps(spec.get("layout", {}).get("title", "")):
+            return spec
+    raise AssertionError(f"no chart {key}")
+
+
+def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
+    at = _page()
+    assert not at.exception and not at.error
+    at.selectbox(key="tabular_model").set_value(GENOMIC).run()
+    assert "Not for clinical use" in _text(at)
+    assert "version 1.0.0" in _text(at)
+    metric = at.metric[0]
+    assert metric.label == "P(metastasis)" and metric.value.endswith("%")
+    spec = _chart(at, "waterfall")
+    wf = spec["data"][0]
+    assert wf["type"] == "waterfall"
+    total = wf["x"][0] + sum(wf["x"][1:-1])
+    assert total == pytest.approx(float(metric.value.rstrip("%")) / 100, abs=6e-4)
+    assert any(label.startswith("er = ") or "other features" in label for label in wf["y"])
+    assert _chart(at, "beeswarm")["data"][0]["type"] == "scattergl"
+    assert len(at.dataframe) >= 1
+
+
+def test_upload_with_flagged_cells() -> None:
+    at = _page()
+    at.selectbox(key="tabular_model").set_value(GENOMIC).run()
+    at.radio(key="source").set_value("Upload").run()
+    lines = Path(sample_files(GENOMIC)[0]).read_text().splitlines()
+    header = lines[0].split(",")
+    row1 = lines[2].split(",")
+    row1[header.index("size")] = "huge"
+    row2 = lines[3].split(",")
+    row2[header.index("age")] = ""
+    data = "\n".join([lines[0].upper(), lines[1], ",".join(row1), ",".join(row2)]).encode()
+    at.file_uploader(key="upload").set_value(("patients.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("ignoring case" in i.value for i in at.info)
+    expander_labels = [e.label for e in at.expander]
+    assert any("2 flagged cell(s), 1 making a row unusable" in label for label in expander_labels)
+    names = [lines[1].split(",")[0], lines[3].split(",")[0]]
+    assert at.selectbox(key="row").options == [f"row 0 · {names[0]}", f"row 2 · {names[1]}"]
+    [preds] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
+    assert preds.loc[1, "error"] == "'size' is 'huge', not a number"
+
+
+def test_wrong_file_gives_error_not_traceback() -> None:
+    at = _page()
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("x.csv", b"foo,bar\n1,2\n", "text/csv")).run()
+    assert not at.exception
+    [err] = at.error
+    assert "required column(s) missing" in err.value and "expected" in err.value
+
+
+def test_cytology_model_works_too() -> None:
+    at = _page()
+    at.selectbox(key="tabular_model").set_value("breast-cytology-wdbc").run()
+    assert not at.exception and not at.error
+    assert at.metric[0].label == "P(malignant)"
