@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
+
 if TYPE_CHECKING:
     from precimed.registry import Bundle
     from precimed.tabular.validate import ValidatedTable
@@ -99,4 +101,5 @@ def predict_table(bundle: Bundle, table: ValidatedTable) -> list[RowPrediction]:
                                      classes[int(picks[k])]))
         else:
             out.append(RowPrediction(r, {}, None, errors.get(r, "invalid row")))
+    audit.record("predict", bundle, x, audit.prediction_output(out))
     return out

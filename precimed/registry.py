@@ -37,12 +37,13 @@ REPO_MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 
 def models_dirs() -> list[Path]:
     """Folders searched for bundles: ``$PRECIMED_MODELS_DIR`` (``os.pathsep``-separated) if set,
-    else the repository's ``assets/models``, plus ``$PRECIMED_USER_MODELS_DIR`` if set."""
+    else the repository's ``assets/models``, plus the user models folder of imported bundles
+    (``$PRECIMED_USER_MODELS_DIR``, default ``~/.local/share/precimed/models``)."""
+    from precimed.userdata import user_models_dir
+
     env = os.environ.get("PRECIMED_MODELS_DIR")
     dirs = [Path(p) for p in env.split(os.pathsep) if p] if env else [REPO_MODELS_DIR]
-    user = os.environ.get("PRECIMED_USER_MODELS_DIR")
-    if user:
-        dirs.append(Path(user))
+    dirs.append(user_models_dir())
     return dirs
 
 

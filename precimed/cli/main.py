@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "precimed.cli.predict_cmd",
     "precimed.cli.explain_cmd",
     "precimed.cli.train_imaging_cmd",
+    "precimed.cli.audit_cmd",
 ]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
 from precimed.explain.base import Explanation, ExplainerBackend
 from precimed.predict import decide, raw_output, to_probabilities
 from precimed.tabular.validate import aggregation_matrix, encode, validate_table
@@ -179,4 +180,16 @@ def explain_rows(bundle: Bundle, table: ValidatedTable, rows: list[int],
             feature_values={n: frame.iloc[k][n] for n in names},
             method=backend_for(bundle).name,
         ))
+    audit.record("explain", bundle, x, audit.explanation_output(out))
     return out
+
+
+def explain_table(bundle: Bundle, table: ValidatedTable, class_name: str) -> tuple[np.ndarray, Any]:
+    """SHAP values of every valid row for one class, for cohort summaries.
+
+    Returns:
+        ``(values, frame)``: values shaped (valid rows, features) and the matching raw frame.
+    """
+    frame = table.frame.iloc[table.valid_rows]
+    values, _ = explain_matrix(bundle, encode(frame, bundle.card))
+    return values[:, :, bundle.classes.index(class_name)], frame
