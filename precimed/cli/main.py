@@ -24,6 +24,8 @@ COMMANDS: list[str] = [
     "precimed.cli.explain_cmd",
     "precimed.cli.train_imaging_cmd",
     "precimed.cli.audit_cmd",
+    "precimed.cli.import_model_cmd",
+    "precimed.cli.counterfactual_cmd",
 ]
 
 
