@@ -13,6 +13,8 @@ from precimed.samples import sample_files
 from precimed.tabular.io import read_table
 from precimed.tabular.validate import MISSING_POLICY, validate_table
 
+WATERFALL_BARS = 12  # strongest features drawn one by one; the rest fold into one bar
+
 st.title("Genomic and clinical data")
 bundle = pick_model("tabular", key="tabular_model")
 if bundle is None:
@@ -74,9 +76,13 @@ try:
         predictions = predict_table(bundle, table)
     pred = predictions[row]
     class_options = card["classes"]
-    default_class = card.get("positive_class") or pred.prediction
-    explain_class = st.selectbox("Explain the probability of", class_options,
-                                 index=class_options.index(default_class), key="explain_class")
+    # Default: the positive class (binary) or this row's predicted class (multiclass). Reset
+    # whenever the model or row changes, so the default follows the row; a choice the user makes
+    # stays while they look at the same row.
+    if st.session_state.get("explain_context") != (bundle.id, row):
+        st.session_state["explain_context"] = (bundle.id, row)
+        st.session_state["explain_class"] = card.get("positive_class") or pred.prediction
+    explain_class = st.selectbox("Explain the probability of", class_options, key="explain_class")
     [expl] = explain_rows(bundle, table, [row], class_name=explain_class)
 except Exception as exc:  # noqa: BLE001 - shown to the user without a traceback
     show_error(exc)
@@ -87,21 +93,28 @@ left, right = st.columns([1, 2])
 with left:
     st.subheader("Prediction")
     pos = card.get("positive_class")
-    st.metric(f"P({pos or pred.prediction})", f"{pred.probabilities[pos or pred.prediction]:.1%}",
-              help=f"decision threshold {card['threshold']}" if card.get("threshold") else None)
-    st.markdown(f"Prediction: **{pred.prediction}**"
+    if pos:
+        st.metric(f"P({pos})", f"{pred.probabilities[pos]:.1%}",
+                  help=f"decision threshold {card['threshold']}" if card.get("threshold") else None)
+    else:  # multiclass: every class probability, the explained one highlighted in the chart
+        for column, name in zip(st.columns(len(class_options)), class_options, strict=True):
+            column.metric(f"P({name})", f"{pred.probabilities[name]:.1%}")
+    st.markdown(f"Prediction for this {subject}: **{pred.prediction}**"
                 + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
     st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
-                                       positive_class=pos), key="probabilities")
+                                       positive_class=pos or explain_class), key="probabilities")
     card_summary(card)
 with right:
     st.subheader(f"Why: SHAP explanation for this {subject}")
     st.plotly_chart(waterfall_figure(expl.base_value, expl.values, expl.feature_values,
-                                     output=expl.output, class_name=expl.class_name),
+                                     output=expl.output, class_name=expl.class_name,
+                                     max_features=WATERFALL_BARS),
                     key="waterfall")
     st.caption(f"{expl.method}, background: {card['explanation']['background']}. "
-               f"Red bars push toward '{expl.class_name}', blue bars away. "
-               f"Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
+               f"Red bars push toward '{expl.class_name}', blue bars away"
+               + (f"; the {len(expl.values) - WATERFALL_BARS} weakest features are summed "
+                  "into one bar" if len(expl.values) > WATERFALL_BARS else "")
+               + f". Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
 
 if len(table.valid_rows) > 1:
     st.subheader(f"All {len(predictions)} rows")
@@ -110,15 +123,10 @@ if len(table.valid_rows) > 1:
                           "error": p.error} for p in predictions])
     st.dataframe(rows, hide_index=True, key="predictions")
     try:
-        import numpy as np
+        from precimed.explain.tabular import explain_table
 
-        from precimed.explain.tabular import explain_matrix
-        from precimed.tabular.validate import encode
-
-        frame = table.frame.iloc[table.valid_rows]
-        values, _ = explain_matrix(bundle, encode(frame, card))
-        c = card["classes"].index(explain_class)
-        st.plotly_chart(beeswarm_figure(np.asarray(values[:, :, c]), frame.to_numpy(), list(frame.columns),
+        values, frame = explain_table(bundle, table, explain_class)
+        st.plotly_chart(beeswarm_figure(values, frame.to_numpy(), list(frame.columns),
                                         class_name=explain_class), key="beeswarm")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
