@@ -28,10 +28,32 @@ BATCH = 8192
 warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match", category=UserWarning)
 
 
+_COMPILED: dict[int, Any] = {}
+
+
+def compiled_call(model: Any) -> Any:
+    """``model(x, training=False)`` traced once into a TensorFlow graph (cached per model).
+
+    A Keras 3 functional call walks the layer graph in Python on every call (~2 ms for an MLP);
+    the traced function runs the same ops in ~0.2 ms, which is what makes a live what-if feel
+    instant. The input signature has a free batch dimension, so it traces only once.
+    """
+    fn = _COMPILED.get(id(model))
+    if fn is None:
+        import tensorflow as tf
+
+        spec = [tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)]
+        fn = tf.function(lambda t: model(t, training=False), input_signature=spec)
+        _COMPILED[id(model)] = fn
+    return fn
+
+
 def raw_output(model: Any, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
     """The model's output for ``x`` as float64, shape (n, outputs)."""
-    outs = [np.asarray(model(x[i:i + batch], training=False), dtype="float64")
-            for i in range(0, len(x), batch)]
+    call = compiled_call(model) if len(getattr(model, "inputs", ()) or ()) == 1 else \
+        (lambda t: model(t, training=False))
+    x = np.asarray(x, dtype="float32")
+    outs = [np.asarray(call(x[i:i + batch]), dtype="float64") for i in range(0, len(x), batch)]
     out = np.concatenate(outs) if outs else np.zeros((0, 1))
     return out.reshape(len(x), -1)
 
