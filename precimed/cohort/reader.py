@@ -1,0 +1,154 @@
+"""Read a cohort table (CSV, TSV or Parquet; a path or upload bytes) in chunks of rows.
+
+Memory stays bounded by the chunk size whatever the file size: Parquet is read one record batch
+at a time with pyarrow, delimited text with pandas' chunked reader. Cells of delimited text stay
+text (as in :func:`precimed.tabular.io.read_table`) so that validation flags them per cell.
+
+Example:
+    >>> src = CohortSource.of(b"age,size\\n50,2.1\\n61,3.0\\n", "c.csv")
+    >>> [len(c) for c in src.chunks(1)]
+    [1, 1]
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from precimed.errors import PrecimedInputError
+from precimed.tabular.io import sniff_separator
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CohortSource:
+    """A cohort file: a path on disk or the bytes of an upload, with its name (for the format)."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, source: bytes | str | Path, name: str | None = None) -> CohortSource:
+        """Wrap a path or bytes; check the format and that the file exists and is not empty."""
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            src = cls(name=name or path.name, path=path)
+            if not path.is_file():
+                raise PrecimedInputError(f"{src.name}: no such file",
+                                         expected="a CSV, TSV or Parquet file")
+            empty = path.stat().st_size == 0
+        else:
+            src = cls(name=name or "upload", data=bytes(source))
+            empty = not source
+        if src.suffix not in PARQUET_SUFFIXES + TEXT_SUFFIXES:
+            kind = src.suffix or "(none)"
+            raise PrecimedInputError(f"{src.name}: unsupported file type '{kind}'",
+                                     expected="a .csv, .tsv or .parquet file")
+        if empty:
+            raise PrecimedInputError(f"{src.name}: the file is empty",
+                                     expected="a header row and data rows")
+        return src
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.suffix in PARQUET_SUFFIXES
+
+    def _open(self) -> IO[bytes]:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return open(self.path, "rb")
+
+    def _head(self) -> bytes:
+        with self._open() as fh:
+            return fh.read(HEAD_BYTES)
+
+    def _text_format(self) -> tuple[str, str]:
+        """(encoding, separator) of delimited text, judged on the first 64 KiB."""
+        head = self._head()
+        try:
+            text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+            encoding = "utf-8-sig"
+        except UnicodeDecodeError:
+            # Latin-1 maps every byte: the usual encoding of spreadsheet exports.
+            text, encoding = head.decode("latin-1"), "latin-1"
+        return encoding, sniff_separator(text, self.suffix)
+
+    def _parquet(self) -> Any:
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(self._open())
+        except Exception as exc:  # pyarrow raises many types for corrupt files
+            raise PrecimedInputError(
+                f"{self.name}: not a readable Parquet file ({type(exc).__name__})",
+                expected="a Parquet file") from None
+
+    def columns(self) -> list[str]:
+        """The header: column names as text."""
+        if self.is_parquet:
+            return [str(c) for c in self._parquet().schema_arrow.names]
+        with contextlib.closing(self.chunks(1)) as chunks:
+            first = next(chunks, None)
+        if first is None:
+            raise PrecimedInputError(f"{self.name}: no data rows",
+                                     expected="at least one row under the header")
+        return [str(c) for c in first.columns]
+
+    def count_rows(self) -> int:
+        """Rows in the file: exact for Parquet (metadata); for text, the line count less the
+        header (a quoted line break makes it an over-estimate; it only drives progress bars)."""
+        if self.is_parquet:
+            return int(self._parquet().metadata.num_rows)
+        lines, last = 0, b"\n"
+        with self._open() as fh:
+            while block := fh.read(1 << 22):
+                lines += block.count(b"\n")
+                last = block[-1:]
+        return max(lines + (last != b"\n") - 1, 0)
+
+    def chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
+        """Consecutive chunks of at most ``rows`` rows, each with a fresh 0-based index."""
+        if rows < 1:
+            raise PrecimedInputError(f"chunk size {rows}", expected="at least 1 row")
+        if self.is_parquet:
+            pf = self._parquet()
+            for batch in pf.iter_batches(batch_size=rows):
+                if not batch.num_rows:
+                    continue
+                frame = batch.to_pandas()
+                frame.columns = [str(c) for c in frame.columns]
+                yield frame
+            return
+        encoding, sep = self._text_format()
+        try:
+            reader = pd.read_csv(self._open(), sep=sep, dtype=str, keep_default_na=False,
+                                 skipinitialspace=True, chunksize=rows, encoding=encoding)
+            with reader:
+                for frame in reader:
+                    if len(frame):  # a header-only file yields one empty chunk
+                        frame.columns = [str(c) for c in frame.columns]
+                        yield frame.reset_index(drop=True)
+        except UnicodeDecodeError as exc:
+            raise PrecimedInputError(
+                f"{self.name}: not valid {encoding} text near byte {exc.start}",
+                expected="one text encoding (UTF-8 or Latin-1) throughout") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PrecimedInputError(f"{self.name}: cannot parse as a table ({first})",
+                                     expected="a delimited text file with one header row") from None

@@ -1,0 +1,90 @@
+"""The report as one self-contained HTML page: inline CSS and an inline SVG chart, no script,
+no external resource (a Content-Security-Policy forbids them), printable on one A4 page.
+
+The chart is written as SVG rectangles for the same reason as in the PDF: no plotting engine or
+browser is needed to produce it offline.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from precimed.plots import AWAY, TOWARD
+from precimed.report.content import ReportContent
+
+CSS = """
+@page { size: A4; margin: 12mm; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 9pt; color: #111;
+max-width: 186mm; }
+h1 { font-size: 15pt; margin: 0 0 2mm; } h2 { font-size: 11pt; border-bottom: 1px solid #bbb;
+margin: 3mm 0 1mm; } p { margin: 0.8mm 0; } .warn { color: #B00020; font-weight: bold; }
+.mono { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; } .flags { color: #8A5A00; }
+ul { margin: 0.5mm 0; padding-left: 5mm; } svg text { font-size: 8pt; }
+"""
+
+
+def _svg_bars(bars: list[tuple[str, float, str]], *, scale_max: float, fmt: str) -> str:
+    row_h, label_w, width = 16, 300, 640
+    zero = label_w + (width - label_w - 60) / 2 if any(v < 0 for _, v, _ in bars) else label_w
+    half = (width - 60 - zero) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{row_h * len(bars) + 4}" role="img">']
+    for i, (label, value, colour) in enumerate(bars):
+        y = i * row_h + 2
+        length = half * min(abs(value) / scale_max, 1.0) if scale_max > 0 else 0
+        left = zero - length if value < 0 else zero
+        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">'
+                     f'{escape(label)}</text>')
+        parts.append(f'<rect x="{left:.1f}" y="{y + 2}" width="{max(length, 0.5):.1f}" '
+                     f'height="{row_h - 4}" fill="{colour}"/>')
+        tx = zero + length + 4 if value >= 0 else zero + 4
+        parts.append(f'<text x="{tx:.1f}" y="{y + 11}">{escape(fmt.format(value))}</text>')
+    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="0" y2="{row_h * len(bars) + 4}" '
+                 'stroke="#444"/></svg>')
+    return "".join(parts)
+
+
+def render_html(c: ReportContent) -> bytes:
+    """The report as UTF-8 HTML bytes."""
+    e = escape
+    probs = [(f"P({n})", p, TOWARD if n in (c.positive_class, c.prediction) else AWAY)
+             for n, p in c.probabilities.items()]
+    out = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>PreciMed report {e(c.pseudonym)}</title><style>{CSS}</style></head><body>",
+        "<h1>PreciMed prediction report</h1>",
+        f'<p class="warn">{e(c.statement)}</p>',
+        f"<p><b>{e(c.subject.capitalize())} (pseudonymised).</b> {e(c.pseudonym)} "
+        "(keyed hash of the identifier; the identifier is not in this report)</p>",
+        f"<p><b>Date and time.</b> {e(c.generated)}</p>",
+        f"<p><b>Model.</b> {e(c.model_name)}, version {e(c.version)} (id {e(c.model_id)})</p>",
+        f'<p class="mono">weights SHA-256 {e(c.weights_sha256)}</p>',
+        "<h2>Prediction</h2>",
+        f"<p><b>Prediction.</b> {e(c.prediction)}</p>",
+        f"<p><b>Decision rule.</b> {e(c.decision_rule)}</p>",
+        _svg_bars(probs, scale_max=1.0, fmt="{:.1%}"),
+    ]
+    if c.threshold is not None and c.positive_class:
+        out.append(f"<p>Threshold {c.threshold:g} on P({e(c.positive_class)}).</p>")
+    if c.bars or c.image_png:
+        out.append(f"<h2>Explanation</h2><p><b>{e(c.chart_title)}</b></p>")
+        if c.bars:
+            top = max(abs(b.value) for b in c.bars) or 1.0
+            out.append(_svg_bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY)
+                                  for b in c.bars], scale_max=top, fmt="{:+.3f}"))
+            out.append(f"<p>{e(c.chart_note)}</p>")
+        elif c.image_png:
+            data = base64.b64encode(c.image_png).decode("ascii")
+            out.append('<img alt="explanation" style="width:70mm" '
+                       f'src="data:image/png;base64,{data}">')
+    if c.warnings:
+        out.append(f'<p class="flags">Input flags: {e("; ".join(c.warnings))}</p>')
+    out.append("<h2>Model card summary</h2>")
+    out += [f"<p><b>{e(label)}.</b> {e(text)}</p>" for label, text in c.summary]
+    out.append("<h2>Limitations</h2><ul>")
+    out += [f"<li>{e(item)}</li>" for item in c.limitations]
+    out.append(f'</ul><p class="warn">{e(c.statement)}</p></body></html>')
+    return "\n".join(out).encode("utf-8")

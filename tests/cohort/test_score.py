@@ -1,0 +1,128 @@
+"""Chunked cohort scoring equals one-shot scoring, row for row, for CSV and Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precimed.cohort import CohortSource, prob_column, score_cohort
+from precimed.errors import PrecimedInputError
+from precimed.explain.tabular import explain_matrix
+from precimed.predict import predict_table
+from precimed.registry import Bundle
+from precimed.tabular.validate import encode, validate_table
+
+
+def _one_shot(bundle: Bundle, frame: pd.DataFrame) -> list:  # type: ignore[type-arg]
+    return predict_table(bundle, validate_table(frame, bundle.card))
+
+
+def _assert_same_rows(results: pd.DataFrame, bundle: Bundle, frame: pd.DataFrame) -> None:
+    expected = _one_shot(bundle, frame)
+    assert results["row"].tolist() == list(range(len(frame)))
+    for p in expected:
+        got = results.iloc[p.row]
+        if p.error:
+            assert got["error"] == p.error
+            assert got["prediction"] is None or pd.isna(got["prediction"])
+            assert all(np.isnan(got[prob_column(c)]) for c in bundle.classes)
+        else:
+            assert pd.isna(got["error"])
+            assert got["prediction"] == p.prediction
+            for c in bundle.classes:
+                assert got[prob_column(c)] == pytest.approx(p.probabilities[c], abs=1e-6)
+
+
+@pytest.mark.parametrize("chunk_rows", [8, 5, 1000])
+def test_chunked_csv_equals_one_shot(genomic: Bundle, genomic_cohort: pd.DataFrame,
+                                     chunk_rows: int) -> None:
+    data = genomic_cohort.to_csv(index=False).encode()
+    seen: list[tuple[int, int | None]] = []
+    out = score_cohort(genomic, data, name="cohort.csv", chunk_rows=chunk_rows,
+                       keep=["outcome", "site"], progress=lambda d, t: seen.append((d, t)))
+    assert out.results is not None
+    _assert_same_rows(out.results, genomic, genomic_cohort)
+    assert (out.rows, out.valid, out.invalid) == (48, 38, 10)
+    assert out.chunks == -(-48 // chunk_rows)
+    # bounded memory: one progress step per chunk, never more than chunk_rows at a time
+    steps = np.diff([0] + [d for d, _ in seen])
+    assert steps.max() <= chunk_rows and seen[-1] == (48, 48)
+    # the whole chunk 10-17 is invalid and still reported row by row
+    assert out.results.loc[10:17, "error"].str.contains("'age' is 'old', not a number").all()
+    assert "filled with the training median" in out.results.loc[20, "warnings"]
+    assert out.results["outcome"].tolist() == genomic_cohort["outcome"].tolist()
+
+
+def test_parquet_in_parquet_out(genomic: Bundle, genomic_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    typed = genomic_cohort.copy()
+    numeric = [s["name"] for s in genomic.card["inputs"] if s["dtype"] != "category"]
+    typed[numeric] = typed[numeric].apply(pd.to_numeric, errors="coerce")  # 'huge' → NaN → imputed
+    src, dst = tmp_path / "cohort.parquet", tmp_path / "scores.parquet"
+    typed.to_parquet(src)
+    out = score_cohort(genomic, src, output=dst, chunk_rows=16, keep=["site"])
+    assert out.results is None and out.output == str(dst)
+    written = pd.read_parquet(dst)
+    assert list(written.columns) == ["row", "P(no metastasis)", "P(metastasis)", "prediction",
+                                     "error", "warnings", "site"]
+    in_memory = score_cohort(genomic, src, chunk_rows=1000, keep=["site"]).results
+    pd.testing.assert_frame_equal(written, in_memory, check_dtype=False, atol=1e-6)
+    _assert_same_rows(written, genomic, typed)
+
+
+def test_multiclass_explain_top_features_and_importance(tiny: Bundle) -> None:
+    from conftest import cohort_frame
+
+    frame = cohort_frame(tiny, 30, seed=4)
+    out = score_cohort(tiny, frame.to_csv(index=False).encode(), name="c.csv", chunk_rows=7,
+                       explain=True)
+    res = out.results
+    assert res is not None and out.importance is not None
+    probs = res[[prob_column(c) for c in tiny.classes]].to_numpy()
+    assert probs.shape == (30, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (res["explained_class"] == res["prediction"]).all()  # multiclass: the predicted class
+    table = validate_table(frame, tiny.card)
+    values, base = explain_matrix(tiny, encode(table.frame, tiny.card))
+    names = [i["name"] for i in tiny.card["inputs"]]
+    for r in range(30):
+        k = tiny.classes.index(res.loc[r, "prediction"])
+        contrib = values[r, :, k]
+        assert base[k] + contrib.sum() == pytest.approx(probs[r, k], abs=1e-4)  # additivity
+        order = np.argsort(-np.abs(contrib), kind="stable")[:3]
+        assert [res.loc[r, f"top{j}_feature"] for j in (1, 2, 3)] == [names[j] for j in order]
+        assert [res.loc[r, f"top{j}_shap"] for j in (1, 2, 3)] == pytest.approx(contrib[order], abs=1e-6)
+    expected = pd.DataFrame(np.abs(values).mean(axis=0), index=names, columns=tiny.classes)
+    pd.testing.assert_frame_equal(out.importance.sort_index(), expected.sort_index(), atol=1e-6)
+    assert out.summary()["importance"]  # the CLI's JSON lists the top features
+
+
+def test_errors_are_clear_and_early(genomic: Bundle, genomic_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    data = genomic_cohort.drop(columns=["age", "er"]).to_csv(index=False).encode()
+    with pytest.raises(PrecimedInputError, match=r"2 required column\(s\) missing: age, er"):
+        score_cohort(genomic, data, name="c.csv")
+    with pytest.raises(PrecimedInputError, match="column 'label' is not in c.csv"):
+        score_cohort(genomic, genomic_cohort.to_csv(index=False).encode(), name="c.csv",
+                     keep=["label"])
+    with pytest.raises(PrecimedInputError, match="unsupported file type '.xlsx'"):
+        CohortSource.of(b"x", "c.xlsx")
+    with pytest.raises(PrecimedInputError, match="the file is empty"):
+        CohortSource.of(b"", "c.csv")
+    with pytest.raises(PrecimedInputError, match="no data rows"):
+        score_cohort(genomic, genomic_cohort.head(0).to_csv(index=False).encode(), name="c.csv")
+    with pytest.raises(PrecimedInputError, match="not a readable Parquet file"):
+        score_cohort(genomic, b"PAR1 not really", name="c.parquet")
+    with pytest.raises(PrecimedInputError, match="no such file"):
+        score_cohort(genomic, tmp_path / "absent.csv")
+
+
+def test_semicolon_latin1_csv_counts_rows(genomic: Bundle, genomic_cohort: pd.DataFrame) -> None:
+    frame = genomic_cohort.head(12).copy()
+    frame["site"] = ["Orléans"] * 12
+    data = frame.to_csv(index=False, sep=";").encode("latin-1")
+    src = CohortSource.of(data, "c.csv")
+    assert src.count_rows() == 12
+    out = score_cohort(genomic, src, keep=["site"], chunk_rows=5)
+    assert out.results is not None and set(out.results["site"]) == {"Orléans"}
+    _assert_same_rows(out.results, genomic, frame)
