@@ -22,6 +22,8 @@ COMMANDS: list[str] = [
     "precimed.cli.models_cmd",
     "precimed.cli.predict_cmd",
     "precimed.cli.explain_cmd",
+    "precimed.cli.score_cmd",
+    "precimed.cli.report_cmd",
     "precimed.cli.train_imaging_cmd",
     "precimed.cli.audit_cmd",
     "precimed.cli.import_model_cmd",
