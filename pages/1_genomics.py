@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages._ui import card_summary, model_banner, pick_model, show_error
+from pages._ui import card_summary, model_banner, page_setup, pick_model, show_error
 from precimed.cards import subject_word
 from precimed.errors import PrecimedInputError
 from precimed.plots import beeswarm_figure, probability_figure, waterfall_figure
@@ -15,6 +15,7 @@ from precimed.tabular.validate import MISSING_POLICY, validate_table
 
 WATERFALL_BARS = 12  # strongest features drawn one by one; the rest fold into one bar
 
+page_setup()
 st.title("Genomic and clinical data")
 bundle = pick_model("tabular", key="tabular_model")
 if bundle is None:

@@ -18,6 +18,23 @@ NOT_FOR_CLINICAL_USE = (
 )
 
 
+def page_setup() -> None:
+    """Call first in every page: make sure the page runs inside ``app.py``'s navigation.
+
+    Streamlit still has its legacy multipage router for a ``pages/`` folder: until some session
+    has run ``app.py`` (which calls ``st.navigation``), a request for ``/genomics`` runs the page
+    file alone, skipping the home page's navigation and any gate it applies (login). This flips
+    the process-wide flag (a Streamlit internal, guarded) and reruns through ``app.py``.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the legacy router
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource(show_spinner=False)
 def cached_bundles() -> list[Bundle]:
     """The registry's bundles, read once per server process."""

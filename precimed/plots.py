@@ -61,6 +61,11 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         totals={"marker": {"color": NEUTRAL}},
         connector={"line": {"color": "#BBBBBB", "width": 1}},
     ))
+    # Leave room on both sides for the "+0.012" labels drawn outside the bars.
+    path = np.concatenate([[0.0, base_value], base_value + np.cumsum(deltas), [output]])
+    lo, hi = float(path.min()), float(path.max())
+    pad = 0.18 * max(hi - lo, 1e-6)
+    fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_layout(
         title=title or f"Why P({class_name}) = {output:.3f}",
         xaxis_title=f"probability of '{class_name}'",

@@ -34,6 +34,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url() -> Iterator[str]:
     """Start the app on a free loopback port; yield its URL; stop it afterwards."""
+    yield from start_app()
+
+
+@pytest.fixture
+def fresh_app_url() -> Iterator[str]:
+    """A server of its own, for tests about what the first request to a process sees."""
+    yield from start_app()
+
+
+def start_app() -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
     proc = subprocess.Popen(
