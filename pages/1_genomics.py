@@ -59,7 +59,8 @@ if table.issues:
     with st.expander(f"{len(issues)} flagged cell(s), {blocking} making a row unusable", expanded=bool(blocking)):
         st.dataframe(issues, hide_index=True, key="issues")
 
-label_col = next((c for c in raw.columns if c.strip().lower() in ("sample", "id", "patient", "patient_id", "compound")), None)
+LABEL_COLUMNS = ("sample", "id", "patient", "patient_id", "compound")
+label_col = next((c for c in raw.columns if c.strip().lower() in LABEL_COLUMNS), None)
 
 
 def row_label(r: int) -> str:

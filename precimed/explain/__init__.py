@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from precimed.explain.base import Explanation, ExplainerBackend
+from precimed.explain.base import ExplainerBackend, Explanation
 
 __all__ = ["Explanation", "ExplainerBackend"]

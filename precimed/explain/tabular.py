@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from precimed import audit
-from precimed.explain.base import Explanation, ExplainerBackend
+from precimed.explain.base import ExplainerBackend, Explanation
 from precimed.predict import decide, raw_output, to_probabilities
 from precimed.tabular.validate import aggregation_matrix, encode, validate_table
 

@@ -86,11 +86,11 @@ def match_columns(columns: list[str], specs: list[FeatureSpec]) -> tuple[dict[st
     mapping: dict[str, str] = {}
     missing: list[str] = []
     for spec in specs:
-        col = by_key.get(spec.name.strip().lower())
-        if col is None:
+        found = by_key.get(spec.name.strip().lower())
+        if found is None:
             missing.append(spec.name)
         else:
-            mapping[spec.name] = col
+            mapping[spec.name] = found
     if missing:
         shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
         raise PrecimedInputError(
