@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from precimed.registry import Bundle
 
 CHUNKS_PER_THREAD = 2
+CONNECT_TIMEOUT = "20s"
 _WORKER_BUNDLES: dict[tuple[str, str], Bundle] = {}
 _WORKER_LOCK = threading.Lock()
 
@@ -106,7 +107,7 @@ def connect(scheduler: Any) -> tuple[Any, bool]:
     if isinstance(scheduler, Client):
         return scheduler, False
     try:
-        return Client(str(scheduler), timeout="20s"), True
+        return Client(str(scheduler), timeout=CONNECT_TIMEOUT), True
     except (OSError, TimeoutError, ValueError) as exc:
         raise PrecimedInputError(
             f"cannot reach the Dask scheduler at '{scheduler}' ({type(exc).__name__})",

@@ -157,6 +157,11 @@ def score_chunk(bundle: Bundle, chunk: pd.DataFrame, start: int, *, explain: boo
             flags.setdefault(issue.row, []).append(issue.message)
     out["warnings"] = np.array(["; ".join(flags[r]) if r in flags else None for r in range(n)],
                                dtype=object)
+    if explain and not explain_cols:  # no valid row in this chunk: the columns stay empty
+        explain_cols = {"explained_class": np.full(n, None, dtype=object)}
+        for k in range(1, TOP_K + 1):
+            explain_cols[f"top{k}_feature"] = np.full(n, None, dtype=object)
+            explain_cols[f"top{k}_shap"] = np.full(n, np.nan)
     out.update(explain_cols)
     for name in keep:
         col = chunk[name]
@@ -269,8 +274,13 @@ class _Sink:
         if self._csv is not None:
             self._csv.close()
         if self.path is None:
-            empty = self.schema.empty_table().to_pandas()
-            return pd.concat(self.frames, ignore_index=True) if self.frames else empty
+            # Through Arrow, as the file would be: the same dtypes and missing values either way.
+            import pyarrow as pa
+
+            tables = [pa.Table.from_pandas(f, schema=self.schema, preserve_index=False)
+                      for f in self.frames]
+            return pa.concat_tables(tables).to_pandas() if tables else \
+                self.schema.empty_table().to_pandas()
         return None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cohort_data import cohort_frame
 
 from precimed.cohort import CohortSource, prob_column, score_cohort
 from precimed.errors import PrecimedInputError
@@ -73,8 +74,6 @@ def test_parquet_in_parquet_out(genomic: Bundle, genomic_cohort: pd.DataFrame, t
 
 
 def test_multiclass_explain_top_features_and_importance(tiny: Bundle) -> None:
-    from conftest import cohort_frame
-
     frame = cohort_frame(tiny, 30, seed=4)
     out = score_cohort(tiny, frame.to_csv(index=False).encode(), name="c.csv", chunk_rows=7,
                        explain=True)
