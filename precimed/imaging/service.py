@@ -1,0 +1,117 @@
+"""What ``precimed predict`` and ``precimed explain`` do for image models (a .dcm, .zip, DICOMDIR).
+
+Images are named as shared/CONVENTIONS.md says: by their path inside the zip, frames of a
+multi-frame file as ``name#K``. ``index`` is the image's position in slice order, the number
+``explain --frame`` takes. Input-check warnings go into each result and, as ``warning:`` lines,
+to stderr.
+
+Example:
+    >>> from precimed.registry import get_bundle  # doctest: +SKIP
+    >>> rows = predict_path(get_bundle("lesion-cnn-synthetic"), "series.zip")  # doctest: +SKIP
+    >>> rows[0]["source"], sorted(rows[0]["probabilities"])  # doctest: +SKIP
+    ('IM0001.dcm', ['lesion', 'no lesion'])
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from precimed.dicom import load_path
+from precimed.errors import PrecimedInputError
+from precimed.imaging.check import check_frame
+from precimed.imaging.explain import explain_image
+from precimed.imaging.predict import predict_model_inputs
+from precimed.imaging.preprocess import frame_image, frame_input
+from precimed.imaging.regions import strongest_regions
+from precimed.predict import decide
+
+if TYPE_CHECKING:
+    from precimed.registry import Bundle
+
+
+def _require_image_model(bundle: Bundle) -> None:
+    if bundle.modality != "image":
+        raise PrecimedInputError(f"model '{bundle.id}' takes {bundle.modality} input",
+                                 expected="an image model for a .dcm or .zip file")
+
+
+def _warn(source: str, warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {source}: {w}", file=sys.stderr)
+
+
+def predict_path(bundle: Bundle, path: str) -> list[dict[str, Any]]:
+    """One object per image or frame: ``source``, ``index``, ``probabilities``, ``prediction``,
+    ``warnings``; files that failed (inside a zip) as ``{"source", "error"}``.
+
+    Raises:
+        DicomInputError: the file, or every file of the zip, cannot be used.
+    """
+    _require_image_model(bundle)
+    result = load_path(path)
+    classes = bundle.classes
+    batch = np.stack([frame_input(bundle, f) for f in result.frames])
+    probs = predict_model_inputs(bundle, batch)
+    picks = decide(probs, bundle.card)
+    rows: list[dict[str, Any]] = []
+    for i, fr in enumerate(result.frames):
+        warnings = check_frame(bundle.card, fr)
+        _warn(fr.label, warnings)
+        rows.append({"source": fr.label, "index": i,
+                     "probabilities": {c: float(probs[i, j]) for j, c in enumerate(classes)},
+                     "prediction": classes[int(picks[i])], "warnings": warnings})
+    for err in result.errors:
+        rows.append({"source": err.source, "error": err.reason})
+    return rows
+
+
+def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | None,
+                 class_name: str | None) -> dict[str, Any]:
+    """The SHAP explanation of image ``frame`` (0-based, slice order) of a .dcm/.zip.
+
+    Writes the heatmap (2-D, the image's own size) with ``np.save`` when ``heatmap_out`` is set.
+
+    Raises:
+        PrecimedInputError: no such frame, unknown class, unwritable heatmap path.
+        DicomInputError: unusable input.
+    """
+    _require_image_model(bundle)
+    result = load_path(path)
+    n = len(result.frames)
+    if not 0 <= frame < n:
+        raise PrecimedInputError(f"frame {frame} does not exist in {Path(path).name}",
+                                 expected=f"a frame between 0 and {n - 1}")
+    fr = result.frames[frame]
+    warnings = check_frame(bundle.card, fr)
+    _warn(fr.label, warnings)
+    expl = explain_image(bundle, frame_image(fr), class_name=class_name)
+    saved = None
+    if heatmap_out:
+        target = Path(heatmap_out)
+        if not target.parent.is_dir():
+            raise PrecimedInputError(f"cannot write the heatmap to {heatmap_out}: no such folder",
+                                     expected="a path in an existing folder")
+        np.save(target, expl.heatmap)
+        saved = str(target if target.suffix == ".npy" else target.with_name(target.name + ".npy"))
+    probs = predict_model_inputs(bundle, frame_input(bundle, fr)[np.newaxis])[0]
+    pick = int(decide(probs[np.newaxis], bundle.card)[0])
+    return {
+        "source": fr.label,
+        "index": frame,
+        "class": expl.class_name,
+        "method": expl.method,
+        "base_value": expl.base_value,
+        "output": expl.output,
+        "additivity_error": expl.additivity_error,
+        "heatmap_shape": list(expl.heatmap.shape),
+        "model_input_shape": list(expl.values.shape),
+        "heatmap": saved,
+        "probabilities": {c: float(probs[j]) for j, c in enumerate(bundle.classes)},
+        "prediction": bundle.classes[pick],
+        "regions": [r.to_json() for r in strongest_regions(expl.values, fr.shape)],
+        "warnings": warnings,
+    }
