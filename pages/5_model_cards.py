@@ -1,0 +1,88 @@
+"""Model cards: every registered model's full card, written for a clinician.
+
+Reads only the cards (no model is loaded), so the page renders without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._ui import cached_bundles, model_banner, page_setup
+from precimed.cards import subject_word
+from precimed.cohort.figures import confusion_figure
+from precimed.registry import bundle_errors
+from precimed.report.card import (
+    calibration_chart,
+    class_counts_table,
+    confusion,
+    inputs_table,
+    metrics_table,
+)
+
+page_setup()
+st.title("Model cards")
+st.markdown("What each model is for, what it was trained on, how well it does (with 95% "
+            "confidence intervals), how well its probabilities are calibrated, and what it "
+            "cannot do. Read this before trusting any prediction.")
+bundles = cached_bundles()
+if not bundles:
+    st.info("No model bundles are installed under assets/models/.")
+for bundle in bundles:
+    card = bundle.card
+    td = card["training_data"]
+    ev = card["evaluation"]
+    with st.container(border=True, key=f"card-{bundle.id}"):
+        st.header(card["name"], anchor=bundle.id)
+        model_banner(card)
+        st.markdown(f"Version **{card['version']}** · {card['modality']} · {card['task']} "
+                    f"({', '.join(card['classes'])}) · one row is one **{subject_word(card)}** · "
+                    f"created {card['created']}")
+        if card.get("user_supplied"):
+            st.warning("**User-supplied model.** It was imported by a user of this installation; "
+                       "its card was written by them and has not been reviewed.", icon="📦")
+        st.subheader("Intended use")
+        st.markdown(card["intended_use"])
+        st.subheader("Out of scope")
+        st.markdown(card["out_of_scope"])
+        st.subheader("Data and label")
+        st.markdown(f"**Source.** {td['source']}  \n**Subjects after exclusions.** n = {td['n']}  \n"
+                    f"**Label definition.** {td['label_definition']}")
+        if td.get("exclusions"):
+            st.markdown(f"**Exclusions.** {td['exclusions']}")
+        if td.get("licence"):
+            st.markdown(f"**Licence.** {td['licence']}")
+        if td.get("class_counts"):
+            st.dataframe(class_counts_table(card), hide_index=True, key=f"counts-{bundle.id}")
+        st.markdown(f"**Missing values.** {card['missing_values']}")
+        if card.get("threshold") is not None and card.get("positive_class"):
+            st.markdown(f"**Decision threshold.** '{card['positive_class']}' when "
+                        f"P({card['positive_class']}) ≥ {card['threshold']}.")
+        else:
+            st.markdown("**Decision.** The most probable class.")
+        st.subheader("Performance")
+        st.markdown(f"**Method.** {ev['method']}")
+        for key in ("class_imbalance", "model_selection"):
+            if ev.get(key):
+                st.markdown(f"**{key.replace('_', ' ').capitalize()}.** {ev[key]}")
+        st.dataframe(metrics_table(card), hide_index=True, key=f"metrics-{bundle.id}")
+        left, right = st.columns(2)
+        fig = calibration_chart(card)
+        if fig is not None:
+            left.plotly_chart(fig, key=f"calibration-{bundle.id}")
+        cm = confusion(card)
+        if cm is not None:
+            right.plotly_chart(confusion_figure(cm, title="Confusion matrix (out-of-fold)"),
+                               key=f"confusion-{bundle.id}")
+        st.subheader("Limitations")
+        st.markdown("\n".join(f"- {item}" for item in card["limitations"]))
+        st.subheader("Inputs")
+        st.dataframe(inputs_table(card), hide_index=True, key=f"inputs-{bundle.id}")
+        st.subheader("Provenance")
+        expl = card["explanation"]
+        st.markdown(f"**How it was trained.** `{card['produced_by']}`  \n"
+                    f"**Explanations.** {expl['method']} on {expl['background']} "
+                    f"({expl['output_scale']} scale)  \n**Citation.** {td['citation']}")
+        st.markdown("**Weights SHA-256.**")
+        st.code(card["weights_sha256"], language=None)
+for folder, why in bundle_errors().items():
+    st.error(f"Bundle '{folder}' was refused: {why}")
