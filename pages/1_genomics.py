@@ -118,6 +118,21 @@ with right:
                   "into one bar" if len(expl.values) > WATERFALL_BARS else "")
                + f". Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
 
+
+def _report_pdf() -> bytes:
+    from precimed.report import build_report
+
+    identifier = str(raw.iloc[row][label_col]) if label_col else f"row {row}"
+    return build_report(card, identifier=identifier, probabilities=pred.probabilities,
+                        explanation=expl, fmt="pdf")
+
+
+with left:
+    st.download_button(f"Download {subject} report (PDF)", data=_report_pdf,
+                       file_name=f"precimed-report-{bundle.id}-row{row}.pdf", mime="application/pdf",
+                       key="report_pdf", help="One page: pseudonymised identifier, model and version, "
+                       "prediction, explanation chart, card summary, limitations. Made offline.")
+
 if len(table.valid_rows) > 1:
     st.subheader(f"All {len(predictions)} rows")
     rows = pd.DataFrame([{"row": p.row, "prediction": p.prediction,

@@ -20,3 +20,20 @@ def test_upload_sample_shows_waterfall(page, app_url) -> None:  # type: ignore[n
     page.get_by_text("Not for clinical use").first.wait_for()
     page.get_by_text("base value (average over background)").first.wait_for()
     assert page.locator('[data-testid="stMetricValue"]').first.inner_text().endswith("%")
+
+
+def test_one_click_report_download(page, app_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pypdf import PdfReader
+
+    page.goto(f"{app_url}/genomics")
+    button = page.get_by_role("button", name="Download patient report (PDF)")
+    button.wait_for()
+    with page.expect_download() as info:
+        button.click()
+    path = tmp_path / "report.pdf"
+    info.value.save_as(path)
+    text = " ".join(p.extract_text() for p in PdfReader(path).pages)
+    assert "not for clinical use" in text.lower()
+    assert "1.0.0" in text
+    first_sample = sample_files("breast-cytology-wdbc")[0].read_text().splitlines()[1].split(",")[0]
+    assert first_sample not in text  # the identifier is pseudonymised

@@ -87,3 +87,10 @@ def test_cytology_model_works_too() -> None:
     at.selectbox(key="tabular_model").set_value("breast-cytology-wdbc").run()
     assert not at.exception and not at.error
     assert at.metric[0].label == "P(malignant)"
+
+
+def test_one_click_report_button() -> None:
+    at = _page()
+    buttons = at.get("download_button")
+    labels = [b.proto.label for b in buttons]
+    assert "Download patient report (PDF)" in labels
