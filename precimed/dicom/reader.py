@@ -72,6 +72,41 @@ def _looks_like_bare_dataset(data: bytes) -> bool:
     return le in (0x0002, 0x0008) or be in (0x0002, 0x0008)
 
 
+DEFLATED_TS = "1.2.840.10008.1.2.1.99"
+MAX_INFLATED_BYTES = 256 << 20
+
+
+def _check_inflated_size(data: bytes, name: str) -> None:
+    """Refuse a deflate bomb: pydicom inflates a Deflated Explicit VR Little Endian data set
+    (PS3.5 A.5) in one unbounded ``zlib.decompress``, so a 300 KiB file became 300 MiB. Count
+    the inflated size first, 1 MiB at a time, keeping nothing (tests/fuzz found it)."""
+    if DEFLATED_TS.encode() not in data[:8192]:  # the syntax is named in the file meta group
+        return
+    import zlib
+
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    fp = io.BytesIO(data)
+    try:
+        read_preamble(fp, False)
+        meta = _read_file_meta_info(fp)
+    except Exception:  # noqa: BLE001 - the parser reports damage on the normal path
+        return
+    if str(meta.get("TransferSyntaxUID", "")).rstrip("\0 ") != DEFLATED_TS:
+        return
+    inflater, chunk, total = zlib.decompressobj(-zlib.MAX_WBITS), data[fp.tell():], 0
+    try:
+        while chunk:
+            total += len(inflater.decompress(chunk, 1 << 20))
+            if total > MAX_INFLATED_BYTES:
+                raise _fail(name, f"the deflated data set inflates to more than "
+                            f"{MAX_INFLATED_BYTES:,} bytes (a deflate bomb?)",
+                            f"at most {MAX_INFLATED_BYTES:,} bytes once inflated")
+            chunk = inflater.unconsumed_tail
+    except zlib.error:
+        return  # damaged deflate stream: the parser reports it
+
+
 def read_dataset(data: bytes, name: str) -> Any:
     """Parse DICOM bytes (with or without the PS3.10 preamble) into a pydicom ``Dataset``.
 
@@ -83,6 +118,7 @@ def read_dataset(data: bytes, name: str) -> Any:
 
     if len(data) > MAX_FILE_BYTES:
         raise _fail(name, f"the file is {len(data):,} bytes", f"at most {MAX_FILE_BYTES:,}")
+    _check_inflated_size(data, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
