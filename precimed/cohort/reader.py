@@ -23,11 +23,12 @@ from typing import IO, Any
 import pandas as pd
 
 from precimed.errors import PrecimedInputError
-from precimed.tabular.io import sniff_separator
+from precimed.tabular.io import MAX_COLUMNS, sniff_separator
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 HEAD_BYTES = 64 * 1024
+MAX_CHUNK_TEXT_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,11 @@ class CohortSource:
             text, encoding = head.decode("latin-1"), "latin-1"
         return encoding, sniff_separator(text, self.suffix)
 
-    def _parquet(self) -> Any:
+    def _parquet(self, read_dictionary: list[str] | None = None) -> Any:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self._open())
+            return pq.ParquetFile(self._open(), read_dictionary=read_dictionary)
         except Exception as exc:  # pyarrow raises many types for corrupt files
             raise PrecimedInputError(
                 f"{self.name}: not a readable Parquet file ({type(exc).__name__})",
@@ -122,18 +123,49 @@ class CohortSource:
                 last = block[-1:]
         return max(lines + (last != b"\n") - 1, 0)
 
+    def _parquet_chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
+        """Record batches as frames. Text columns are read dictionary-encoded and their expanded
+        size checked before they are materialised: run-length and dictionary encoding let a few
+        KiB of Parquet stand for GiBs of text (a "Parquet bomb")."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        meta = self._parquet().metadata
+        if meta.num_columns > MAX_COLUMNS:
+            raise PrecimedInputError(f"{self.name}: {meta.num_columns} columns",
+                                     expected=f"at most {MAX_COLUMNS}")
+        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                 pa.types.is_large_binary)
+        schema = self._parquet().schema_arrow
+        text = [f.name for f in schema if any(k(f.type) for k in kinds)
+                or (pa.types.is_dictionary(f.type) and any(k(f.type.value_type) for k in kinds))]
+        for batch in self._parquet(read_dictionary=text).iter_batches(batch_size=rows):
+            if not batch.num_rows:
+                continue
+            expanded = 0
+            for name in text:
+                col = batch.column(name)
+                if pa.types.is_dictionary(col.type):
+                    lengths = pc.binary_length(col.dictionary).fill_null(0)
+                    expanded += pc.sum(pc.take(lengths, col.indices.fill_null(0))).as_py() or 0
+            if expanded > MAX_CHUNK_TEXT_BYTES:
+                raise PrecimedInputError(
+                    f"{self.name}: the text cells of {batch.num_rows:,} rows expand to "
+                    f"{expanded:,} bytes", expected=f"at most {MAX_CHUNK_TEXT_BYTES >> 20} MiB per chunk")
+            # split_blocks: no copy into one 2-D block; self_destruct: free Arrow memory early
+            frame = batch.to_pandas(split_blocks=True, self_destruct=True)
+            for name in text:  # back from the dictionary (categorical) to plain text
+                if isinstance(frame[name].dtype, pd.CategoricalDtype):
+                    frame[name] = frame[name].astype(frame[name].cat.categories.dtype)
+            frame.columns = [str(c) for c in frame.columns]
+            yield frame
+
     def chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
         """Consecutive chunks of at most ``rows`` rows, each with a fresh 0-based index."""
         if rows < 1:
             raise PrecimedInputError(f"chunk size {rows}", expected="at least 1 row")
         if self.is_parquet:
-            pf = self._parquet()
-            for batch in pf.iter_batches(batch_size=rows):
-                if not batch.num_rows:
-                    continue
-                frame = batch.to_pandas()
-                frame.columns = [str(c) for c in frame.columns]
-                yield frame
+            yield from self._parquet_chunks(rows)
             return
         encoding, sep = self._text_format()
         try:

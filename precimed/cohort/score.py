@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 DEFAULT_CHUNK_ROWS = 50_000
 TOP_K = 3
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 def prob_column(class_name: str) -> str:
@@ -114,6 +115,26 @@ def validate_chunk(chunk: pd.DataFrame, bundle: Bundle) -> ValidatedTable:
         return _sentinel_validate(chunk, bundle)
 
 
+@dataclass
+class PreparedChunk:
+    """A chunk validated and encoded, ready for the model (the stage that can run ahead)."""
+
+    chunk: pd.DataFrame
+    start: int
+    table: ValidatedTable
+    valid: np.ndarray
+    x: np.ndarray | None
+
+
+def prepare_chunk(bundle: Bundle, chunk: pd.DataFrame, start: int) -> PreparedChunk:
+    """Validate and encode one chunk whose first row is row ``start`` of the file."""
+    chunk = chunk.reset_index(drop=True)
+    table = validate_chunk(chunk, bundle)
+    valid = np.asarray(table.valid_rows, dtype=np.int64)
+    x = encode(table.frame.iloc[valid], bundle.card) if len(valid) else None
+    return PreparedChunk(chunk, start, table, valid, x)
+
+
 def score_chunk(bundle: Bundle, chunk: pd.DataFrame, start: int, *, explain: bool = False,
                 keep: Iterable[str] = ()) -> ChunkResult:
     """Score one chunk whose first row is row ``start`` of the file.
@@ -121,21 +142,25 @@ def score_chunk(bundle: Bundle, chunk: pd.DataFrame, start: int, *, explain: boo
     Raises:
         PrecimedInputError: required columns missing.
     """
+    return finish_chunk(bundle, prepare_chunk(bundle, chunk, start), explain=explain, keep=keep)
+
+
+def finish_chunk(bundle: Bundle, prepared: PreparedChunk, *, explain: bool = False,
+                 keep: Iterable[str] = ()) -> ChunkResult:
+    """Predict (and explain) a prepared chunk and lay out its result rows."""
     from precimed.predict import decide, predict_proba
 
     card = bundle.card
     classes = list(card["classes"])
-    chunk = chunk.reset_index(drop=True)
+    chunk, start, table, valid, x = (prepared.chunk, prepared.start, prepared.table,
+                                     prepared.valid, prepared.x)
     n = len(chunk)
-    table = validate_chunk(chunk, bundle)
-    valid = np.asarray(table.valid_rows, dtype=np.int64)
     probs = np.full((n, len(classes)), np.nan)
     prediction = np.full(n, None, dtype=object)
     out: dict[str, Any] = {"row": np.arange(start, start + n, dtype=np.int64)}
     abs_sum = None
     explain_cols: dict[str, np.ndarray] = {}
-    if len(valid):
-        x = encode(table.frame.iloc[valid], card)
+    if x is not None:
         p = predict_proba(bundle, x)
         picks = decide(p, card)
         probs[valid] = p
@@ -306,6 +331,21 @@ def numbered_chunks(source: CohortSource, rows: int) -> Iterator[tuple[int, pd.D
         start += len(chunk)
 
 
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """Yield from ``items`` while a worker thread already computes the next one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="precimed-read-ahead") as pool:
+        future = pool.submit(next, items, done)
+        while True:
+            item = future.result()
+            if item is done:
+                return
+            future = pool.submit(next, items, done)
+            yield item  # type: ignore[misc]
+
+
 def importance_frame(bundle: Bundle, abs_sum: np.ndarray | None, n: int) -> pd.DataFrame | None:
     """Mean |SHAP| per feature and class, features sorted by their mean over classes."""
     if abs_sum is None or n == 0:
@@ -362,8 +402,12 @@ def score_cohort(bundle: Bundle, source: bytes | str | Path | CohortSource, *,
     workers = None
     try:
         if scheduler is None:
-            for start, chunk in numbered_chunks(src, chunk_rows):
-                collect(score_chunk(bundle, chunk, start, explain=explain, keep=keep))
+            # Reading and validating chunk k+1 (a background thread) overlaps predicting and
+            # writing chunk k: pyarrow, numpy and TensorFlow release the GIL for most of it.
+            prepared = (prepare_chunk(bundle, chunk, start)
+                        for start, chunk in numbered_chunks(src, chunk_rows))
+            for item in read_ahead(prepared):
+                collect(finish_chunk(bundle, item, explain=explain, keep=keep))
         else:
             from precimed.cohort.distributed import score_on_cluster
 

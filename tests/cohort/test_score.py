@@ -125,3 +125,20 @@ def test_semicolon_latin1_csv_counts_rows(genomic: Bundle, genomic_cohort: pd.Da
     out = score_cohort(genomic, src, keep=["site"], chunk_rows=5)
     assert out.results is not None and set(out.results["site"]) == {"Orléans"}
     _assert_same_rows(out.results, genomic, frame)
+
+
+def test_parquet_bomb_is_refused(genomic: Bundle, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = pa.array(["x" * (1 << 20)])  # one 1 MiB string, referenced by every row
+    bomb = pa.DictionaryArray.from_arrays(pa.array(np.zeros(300, dtype="int32")), big)
+    columns = {i["name"]: pa.array(np.zeros(300)) for i in genomic.card["inputs"]
+               if i["dtype"] != "category"}
+    columns.update({"er": pa.array(["positive"] * 300), "grade": pa.array(["intermediate"] * 300),
+                    "note": bomb})
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table(columns), path)
+    assert path.stat().st_size < 2 << 20
+    with pytest.raises(PrecimedInputError, match=r"text cells of 300 rows expand to 314,5\d\d,\d\d\d bytes"):
+        score_cohort(genomic, path, keep=["note"])
