@@ -42,6 +42,9 @@ def deep_explainer_supports(model: Any) -> bool:
     return True
 
 
+_DEEP_LOCK = threading.Lock()
+
+
 class DeepBackend:
     """``shap.DeepExplainer`` on the model (exact for the allow-listed layers)."""
 
@@ -51,8 +54,10 @@ class DeepBackend:
         import shap
 
         self._explainer = shap.DeepExplainer(model, background)
-        # DeepExplainer swaps TensorFlow's gradient registry while it runs: one call at a time.
-        self._lock = threading.Lock()
+        # DeepExplainer swaps TensorFlow's process-wide gradient registry while it runs: one
+        # call at a time across *all* instances (two bundles explained at once in two threads,
+        # e.g. Streamlit's fast reruns, break gradients for the whole process).
+        self._lock = _DEEP_LOCK
 
     def explain(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:

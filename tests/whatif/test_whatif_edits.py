@@ -117,3 +117,29 @@ def test_parse_assignments() -> None:
 def test_row_values_refuses_missing_rows(genomic_table: ValidatedTable) -> None:
     with pytest.raises(PrecimedInputError, match="row 99 does not exist"):
         row_values(genomic_table, 99)
+
+
+def test_two_models_edited_at_once_in_two_threads(genomic: Bundle, row: dict[str, Any],
+                                                  tiny: Bundle, tiny_table: ValidatedTable) -> None:
+    """A server explains for several users at once (Streamlit's fast reruns start a new script
+    thread before the old one ends): DeepExplainer swaps TensorFlow's process-wide gradient
+    registry, so concurrent explanations of two bundles must not corrupt it."""
+    import threading
+
+    tiny_row = row_values(tiny_table, 0)
+    errors: list[BaseException] = []
+
+    def loop(bundle: Bundle, r: dict[str, Any], edit: dict[str, Any]) -> None:
+        try:
+            for _ in range(25):
+                assert evaluate_edits(bundle, r, edit).additivity_error() < 1e-4
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(genomic, row, {GENE: 6.0})),
+               threading.Thread(target=loop, args=(tiny, tiny_row, {"dose": 5.0}))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
