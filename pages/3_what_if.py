@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages._ui import model_banner, pick_model, show_error
+from pages._ui import model_banner, page_setup, pick_model, show_error
 from precimed.cards import feature_specs, subject_word
 from precimed.errors import PrecimedInputError
 from precimed.plots import probability_figure, waterfall_figure
@@ -24,8 +24,11 @@ from precimed.whatif.editor import describe_range, visible_features, widget_boun
 from precimed.whatif.edits import range_flag, row_values, same_value
 from precimed.whatif.scenarios import Scenario, check_name, compare_scenarios
 
+page_setup()  # runs inside app.py's navigation and its login gate (pages/_ui.py)
 state = st.session_state
 st.title("What-if analysis")
+# Widgets whose options depend on the model carry the model id in their key
+# ("wi_row__<model id>"), so that switching models gives fresh widgets, never stale labels.
 bundle = pick_model(None, key="wi_model")
 if bundle is None:
     st.stop()
@@ -60,7 +63,7 @@ try:
             st.info("No sample file ships for this model; upload one.")
         else:
             chosen = st.selectbox("Sample file", samples, format_func=lambda p: p.name,
-                                  key="wi_sample")
+                                  key=f"wi_sample__{bundle.id}")
             raw = read_table(chosen)
             source_key = f"sample:{chosen}"
     table = validate_table(raw, card) if raw is not None else None
@@ -72,7 +75,7 @@ if raw is None or table is None:
 
 label_col = next((c for c in raw.columns if c.strip().lower() in
                   ("sample", "id", "patient", "patient_id", "compound", "name")), None)
-row = st.selectbox(f"{subject.capitalize()} (row)", table.valid_rows, key="wi_row",
+row = st.selectbox(f"{subject.capitalize()} (row)", table.valid_rows, key=f"wi_row__{bundle.id}",
                    format_func=lambda r: f"row {r}" + (f" · {raw.iloc[r][label_col]}"
                                                        if label_col else ""))
 original = row_values(table, row)
@@ -86,7 +89,7 @@ if state.get("wi_token") != token:  # a new row: start from its own values
 edits: dict[str, Any] = state.setdefault("wi_edits", {})
 default_class = card.get("positive_class") or classes[0]
 explain_class = st.selectbox("Explain the probability of", classes,
-                             index=classes.index(default_class), key="wi_class")
+                             index=classes.index(default_class), key=f"wi_class__{bundle.id}")
 
 
 def _record(feature: str) -> None:
@@ -141,7 +144,7 @@ with editor:
     st.subheader("Edit the features")
     c1, c2 = st.columns(2)
     top = c1.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
-                          key="wi_top")
+                          key=f"wi_top__{bundle.id}")
     extrapolate = c2.toggle("Allow values outside the training range", key="wi_extrapolate",
                             help="Values outside the card's range are then allowed, and flagged "
                                  "as extrapolation.")
@@ -233,7 +236,7 @@ st.subheader("ICE and partial dependence")
 ice_col, ice_opts = st.columns([3, 1])
 with ice_opts:
     order = visible_features(specs, result.before.shap[explain_class], top=len(specs))
-    feature = st.selectbox("Feature", order, key="wi_ice_feature",
+    feature = st.selectbox("Feature", order, key=f"wi_ice_feature__{bundle.id}",
                            help="Sorted by the size of its effect on this row.")
     pdp_options = ["training sample in the bundle"] + (["the uploaded table"]
                                                        if source == "Upload" else [])
@@ -264,7 +267,7 @@ st.caption(f"Method: {METHOD}. Fixed features never change; every changed value 
            "card's plausible range. Searched from the original row.")
 cf1, cf2, cf3 = st.columns(3)
 targets = [c for c in classes if c != result.before.prediction]
-target = cf1.selectbox("Target class", targets, key="wi_cf_target")
+target = cf1.selectbox("Target class", targets, key=f"wi_cf_target__{bundle.id}")
 n_cf = cf2.number_input("How many", 1, 10, 3, key="wi_cf_n")
 max_changes = cf3.number_input("At most this many changed features", 1, 20, 5, key="wi_cf_max")
 if st.button("Find counterfactuals", key="wi_cf_run"):

@@ -71,7 +71,7 @@ def image_whatif(bundle: Any) -> None:
             st.info("No sample ships for this model; upload a DICOM file.")
         else:
             chosen = st.selectbox("Sample", samples, format_func=lambda p: p.name,
-                                  key="wi_img_sample")
+                                  key=f"wi_img_sample__{bundle.id}")
             result = _load(f"sample:{chosen}", Path(chosen).read_bytes(), Path(chosen).name)
     if result is None:
         return
@@ -86,7 +86,7 @@ def image_whatif(bundle: Any) -> None:
     h, w = frame.shape
     default_class = card.get("positive_class") or classes[-1]
     class_name = st.selectbox("Probability of", classes, index=classes.index(default_class),
-                              key="wi_img_class")
+                              key=f"wi_img_class__{bundle.id}")
 
     st.subheader("Occlude a region")
     c1, c2, c3 = st.columns(3)
