@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._auth import require_login
 from pages._ui import NOT_FOR_CLINICAL_USE, cached_bundles
 from precimed.registry import bundle_errors
 
@@ -55,6 +56,7 @@ def main() -> None:
     pages = [st.Page(home, title="Home", icon="🏠", default=True, url_path="home")]
     for path in sorted((ROOT / "pages").glob("[0-9]*_*.py"), key=lambda p: int(p.stem.split("_")[0])):
         pages.append(st.Page(str(path), title=page_title(path), url_path=path.stem.split("_", 1)[1]))
+    require_login()  # pages/_auth.py: with OIDC login on, anonymous users see only a sign-in screen
     st.navigation(pages).run()
 
 

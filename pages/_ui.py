@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from pages._auth import refuse_anonymous
 from precimed.errors import PrecimedInputError
 from precimed.registry import Bundle, list_bundles
 
@@ -33,6 +34,7 @@ def page_setup() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+    refuse_anonymous()  # pages/_auth.py: with login on, no page runs for an anonymous user
 
 
 @st.cache_resource(show_spinner=False)

@@ -305,7 +305,8 @@ def verify(path: Path | str | None = None) -> VerifyResult:
     prev, seq, count = GENESIS, 0, 0
 
     def bad(n: int, why: str) -> VerifyResult:
-        return VerifyResult(str(target), count, False, n, why, prev)
+        total = sum(1 for _ in _lines(target))
+        return VerifyResult(str(target), total, False, n, why, prev)
 
     for number, raw in _lines(target):
         count = number
