@@ -43,7 +43,7 @@ def multiclass_brier(y: np.ndarray, probs: np.ndarray) -> float:
                                   scale_by_half=False))
 
 
-def calibration_bins(hit: np.ndarray, score: np.ndarray, n_bins: int) -> dict[str, list[float]]:
+def calibration_bins(hit: np.ndarray, score: np.ndarray, n_bins: int) -> dict[str, list[Any]]:
     """Quantile-binned reliability curve with bin edges and counts.
 
     Mirrors ``sklearn.calibration.calibration_curve(strategy="quantile")`` (same edges, empty
@@ -52,7 +52,9 @@ def calibration_bins(hit: np.ndarray, score: np.ndarray, n_bins: int) -> dict[st
     """
     edges = np.percentile(score, np.linspace(0, 100, n_bins + 1))
     which = np.searchsorted(edges[1:-1], score, side="right")
-    predicted, observed, counts = [], [], []
+    predicted: list[float] = []
+    observed: list[float] = []
+    counts: list[int] = []
     for b in range(n_bins):
         inside = which == b
         if inside.any():
@@ -93,6 +95,10 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray, classes: list[str], *,
         raise ValueError(f"probabilities shaped {probs.shape}, expected ({len(y)}, {k})")
     if set(np.unique(y)) != set(range(k)):
         raise ValueError("every class must occur at least once to compute one-vs-rest AUROC")
+    totals = probs.sum(axis=1, keepdims=True)
+    if not np.allclose(totals, 1.0, atol=1e-3):
+        raise ValueError("probability rows must sum to 1")
+    probs = probs / totals  # float32 softmax rows are off by ~1e-7, which scikit-learn warns about
 
     def ci(fn: Any) -> list[float]:
         return [round(v, 4) for v in bootstrap_ci(fn, y, probs, n_boot=n_boot, seed=seed)]

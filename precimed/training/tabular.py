@@ -1,8 +1,8 @@
 """Train, cross-validate and write a tabular MLP bundle.
 
-The network is ``Normalization → Dense(ReLU) × k → Dense(sigmoid | softmax)``: the scaling
-lives in the model so that it takes raw feature values and SHAP values stay in raw units,
-and every layer is one ``shap.DeepExplainer`` handles exactly.
+The network is ``Normalization [→ tanh] → Dense(ReLU) × k → Dense(sigmoid | softmax)``: the
+scaling lives in the model so that it takes raw feature values and SHAP values stay in raw
+units, and every layer is one ``shap.DeepExplainer`` handles exactly.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class TabularRecipe:
     epochs: int = 150
     batch_size: int = 32
     class_weight: str | None = None  # "balanced" or None
+    # tanh after the scaling: soft-clips standardised values beyond about ±2 SD, so that a few
+    # extreme values (heavy-tailed descriptors) do not dominate the first layer.
+    squash: bool = False
     seed: int = 20261125
     folds: int = 5
     repeats: int = 5
@@ -93,6 +96,8 @@ def build_mlp(x_train: np.ndarray, n_classes: int, recipe: TabularRecipe) -> Any
         norm.finalize_state()
     inp = keras.Input((x_train.shape[1],), name="features")
     h = norm(inp)
+    if recipe.squash:
+        h = keras.layers.Activation("tanh", name="squash")(h)
     for k, units in enumerate(recipe.hidden):
         h = keras.layers.Dense(units, activation="relu", name=f"dense_{k}",
                                kernel_regularizer=keras.regularizers.L2(recipe.l2))(h)

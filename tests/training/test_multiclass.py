@@ -90,6 +90,8 @@ def test_card_fields_validate_against_the_schema() -> None:
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="every class"):
         multiclass_metrics(np.array([0, 1, 0]), np.eye(3)[[0, 1, 0]], CLASSES)
+    with pytest.raises(ValueError, match="sum to 1"):
+        multiclass_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 1, 2]] * 0.5, CLASSES)
     with pytest.raises(ValueError, match="shaped"):
         multiclass_metrics(np.array([0, 1, 2]), np.eye(2)[[0, 1, 1]], CLASSES)
 
