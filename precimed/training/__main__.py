@@ -18,6 +18,7 @@ from precimed.registry import REPO_MODELS_DIR
 TRAINERS: dict[str, str] = {
     "breast-metastasis-gse7390": "precimed.training.transbig",
     "breast-cytology-wdbc": "precimed.training.wdbc",
+    "dili-hepatic-injury-qsar": "precimed.training.dili",
 }
 SAMPLES_DIR = REPO_MODELS_DIR.parent / "samples"
 
