@@ -269,14 +269,15 @@ cf1, cf2, cf3 = st.columns(3)
 targets = [c for c in classes if c != result.before.prediction]
 target = cf1.selectbox("Target class", targets, key=f"wi_cf_target__{bundle.id}")
 n_cf = cf2.number_input("How many", 1, 10, 3, key="wi_cf_n")
-max_changes = cf3.number_input("At most this many changed features", 1, 20, 5, key="wi_cf_max")
+max_changes = cf3.number_input("At most this many changed features", 1, 50, None, key="wi_cf_max",
+                               placeholder="automatic: 5, then 10, then 20")
 if st.button("Find counterfactuals", key="wi_cf_run"):
     try:
         from precimed.whatif.counterfactual import find_counterfactuals
 
         with st.spinner("Searching…"):
             found = find_counterfactuals(bundle, original, target=target, n=int(n_cf),
-                                         max_changes=int(max_changes))
+                                         max_changes=None if max_changes is None else int(max_changes))
         state["wi_cf"] = {"token": token, "result": found.to_json()}
     except Exception as exc:  # noqa: BLE001
         show_error(exc)

@@ -29,8 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--target", default=None,
                    help="class to reach (default: the other class; multiclass: the runner-up)")
     p.add_argument("--n", type=int, default=3, help="number of diverse counterfactuals (default 3)")
-    p.add_argument("--max-changes", type=int, default=5,
-                   help="most features one counterfactual may change (default 5)")
+    p.add_argument("--max-changes", type=int, default=None,
+                   help="most features one counterfactual may change (default: 5, then 10, then 20 "
+                        "until enough are found)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(handler=run, text=_text)
     from precimed.cli import whatif_cmd

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed.whatif.edits import EditedRow, EditFlag, Value, apply_edits, rows_frame
+from precimed.whatif.edits import EditedRow, EditFlag, Value, apply_edits, encode_rows
 
 if TYPE_CHECKING:
     from precimed.registry import Bundle
@@ -105,9 +105,8 @@ def evaluate_rows(bundle: Bundle,
     rows given as feature → value, in one batched model call and one explainer call."""
     from precimed.explain.tabular import explain_matrix
     from precimed.predict import predict_proba
-    from precimed.tabular.validate import encode
 
-    x = encode(rows_frame(bundle.card, rows), bundle.card)
+    x = encode_rows(bundle.card, rows)
     probs = predict_proba(bundle, x)
     values, base = explain_matrix(bundle, x)
     return probs, values, base

@@ -8,7 +8,8 @@ Method ("greedy sparse search", PreciMed's own; :data:`METHOD`):
 2. **Greedy moves.** From the current point, every single-feature move is scored in *one*
    batched model call. If some moves already reach the target, the nearest one is taken;
    otherwise the move with the best gain in decision margin per unit of added distance.
-   At most ``max_changes`` features may differ from the original.
+   At most ``max_changes`` features may differ from the original (by default 5, then 10,
+   then 20 if fewer than ``n`` counterfactuals were found).
 3. **Pruning and line search.** Changed features are reverted one at a time while the target
    still holds, then each change is pulled back toward the original value along a line
    (batched again) until one more step would lose the target: the result sits just past the
@@ -49,7 +50,7 @@ import numpy as np
 
 from precimed.cards import feature_specs
 from precimed.errors import PrecimedInputError
-from precimed.whatif.edits import Value, parse_value, rows_frame
+from precimed.whatif.edits import Value, encode_rows, parse_value
 
 if TYPE_CHECKING:
     from precimed.registry import Bundle
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
 METHOD = ("greedy sparse counterfactual search (batched single-feature moves over each "
           "feature's plausible range, standardized L1 distance, pruning and line search toward "
           "the original, diversity penalty on reused features)")
-GRID = 21
-MAX_CHANGES = 5
+GRID = 11
+ESCALATION = (5, 10, 20)  # caps on the number of changed features tried in turn
 MAX_STEPS = 60
 # Fractions of the remaining change kept at each line-search step: coarse ones first, and ones
 # close to 1 so that the search can creep up to the boundary (within about 0.1 %).
@@ -109,9 +110,10 @@ class CounterfactualSet:
     model_rows: int = 0
     seconds: float = 0.0
     note: str | None = None
+    max_changes: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "target": self.target,
+        return {"method": self.method, "target": self.target, "max_changes": self.max_changes,
                 "original": {"prediction": self.original_prediction,
                              "probabilities": self.original_probabilities},
                 "counterfactuals": [c.to_json() for c in self.counterfactuals],
@@ -124,7 +126,7 @@ class _Space:
     categories); candidates are (feature, value) moves applied to a copy of the encoded row."""
 
     def __init__(self, bundle: Bundle, row: Mapping[str, Any]) -> None:
-        from precimed.tabular.validate import encode, encoded_columns, validate_table
+        from precimed.tabular.validate import encoded_columns, validate_table
 
         card = bundle.card
         self.bundle = bundle
@@ -136,7 +138,7 @@ class _Space:
         self.cols = [[j for j, (n, _) in enumerate(enc) if n == name] for name in names]
         self.is_cat = np.array([s.is_categorical for s in self.specs])
         self.first_col = np.array([c[0] for c in self.cols])
-        self.x0 = encode(rows_frame(card, [self.original_values]), card)[0]
+        self.x0 = encode_rows(card, [self.original_values])[0]
         self.p0 = np.array([s.levels.index(str(self.original_values[s.name])) if s.is_categorical
                             else float(self.original_values[s.name]) for s in self.specs])
         bg = validate_table(bundle.background(), card).frame
@@ -157,15 +159,17 @@ class _Space:
                 self.grids.append(np.array([], dtype="float64"))
             else:
                 g = np.linspace(float(s.min), float(s.max), GRID)
-                self.grids.append(np.unique(np.round(g) if s.dtype == "int" else self.round(k, g)))
+                self.grids.append(np.unique(self.round(k, g)))
 
     def round(self, k: int, v: np.ndarray) -> np.ndarray:
         """Round numeric values to about 3 significant digits of the feature's SD, so that
         the values reported are exactly the ones the model saw; whole numbers for ``int``."""
-        if self.specs[k].dtype == "int":
-            return np.round(v)
+        spec = self.specs[k]
+        lo, hi = float(spec.min or 0.0), float(spec.max or 0.0)  # numeric inputs have a range
+        if spec.dtype == "int":
+            return np.clip(np.round(v), math.ceil(lo), math.floor(hi))
         decimals = max(0, 2 - int(math.floor(math.log10(self.scale[k]))))
-        return np.round(v, decimals)
+        return np.clip(np.round(v, decimals), lo, hi)  # rounding must not leave the plausible range
 
     def encode_points(self, base: np.ndarray, feats: np.ndarray, vals: np.ndarray) -> np.ndarray:
         """Encoded rows: ``base`` (a point) with feature ``feats[i]`` set to ``vals[i]``."""
@@ -346,18 +350,23 @@ def resolve_target(bundle: Bundle, current: int, target: str | None,
 
 
 def find_counterfactuals(bundle: Bundle, row: Mapping[str, Any], *, target: str | None = None,
-                         n: int = 3, max_changes: int = MAX_CHANGES) -> CounterfactualSet:
+                         n: int = 3, max_changes: int | None = None) -> CounterfactualSet:
     """Up to ``n`` diverse counterfactuals for ``row`` (feature → value), each reaching
     ``target`` (default: the other class, or the runner-up class for multiclass models),
-    changing at most ``max_changes`` non-fixed features, every changed value inside the card's
-    plausible range. Each is checked by predicting it on its own before it is returned.
+    changing only non-fixed features, every changed value inside the card's plausible range.
+    Each is checked by predicting it on its own before it is returned.
+
+    Args:
+        max_changes: the most features one counterfactual may change. None (the default) tries
+            :data:`ESCALATION` in turn (5, then 10, then 20) until ``n`` are found: a model with
+            hundreds of weak inputs needs more changes than one with a few strong ones.
 
     Raises:
-        PrecimedInputError: invalid row, unknown or current target, ``n`` < 1.
+        PrecimedInputError: invalid row, unknown or current target, ``n`` or ``max_changes`` < 1.
     """
     from precimed.predict import decide, predict_proba
 
-    if n < 1 or max_changes < 1:
+    if n < 1 or (max_changes is not None and max_changes < 1):
         raise PrecimedInputError(f"n = {n}, max_changes = {max_changes}", expected="both ≥ 1")
     bundle.model()  # load (and time) the model outside the search
     start = time.perf_counter()
@@ -370,39 +379,44 @@ def find_counterfactuals(bundle: Bundle, row: Mapping[str, Any], *, target: str 
     mutable = [k for k, s in enumerate(space.specs) if not s.fixed and len(space.grids[k]) > 0]
     result = CounterfactualSet(METHOD, classes[t], classes[current],
                                {c: float(p_orig[0, j]) for j, c in enumerate(classes)})
+    caps = [max_changes] if max_changes is not None else \
+        sorted({min(c, max(len(mutable), 1)) for c in ESCALATION})
     used: Counter[int] = Counter()
-    banned: set[int] = set()
     seen: set[frozenset[int]] = set()
-    for _ in range(3 * n):
+    for cap in caps:
+        banned: set[int] = set()
+        result.max_changes = cap
+        for _ in range(3 * n):
+            if len(result.counterfactuals) >= n:
+                break
+            penalty = np.array([DIVERSITY_PENALTY * used[k] for k in range(len(space.names))])
+            point = _search_one(space, obj, [k for k in mutable if k not in banned], penalty, cap)
+            if point is None:
+                break
+            changed = frozenset(int(k) for k in np.flatnonzero(point != space.p0))
+            if changed in seen:
+                moved = np.abs(point - space.p0) / np.where(space.is_cat, 1.0, space.scale)
+                banned.add(int(np.argmax(moved)))
+                continue
+            probs = predict_proba(bundle, space.encode(point)[None, :])
+            if int(decide(probs, bundle.card)[0]) != t:  # never report one that fails alone
+                banned.update(changed)
+                continue
+            seen.add(changed)
+            used.update(changed)
+            values = space.values(point)
+            result.counterfactuals.append(Counterfactual(
+                changes={space.names[k]: values[space.names[k]] for k in sorted(changed)},
+                original=space.original_values,
+                probabilities={c: float(probs[0, j]) for j, c in enumerate(classes)},
+                prediction=classes[t], distance=float(space.distance(point[None, :])[0])))
         if len(result.counterfactuals) >= n:
             break
-        penalty = np.array([DIVERSITY_PENALTY * used[k] for k in range(len(space.names))])
-        point = _search_one(space, obj, [k for k in mutable if k not in banned], penalty,
-                            max_changes)
-        if point is None:
-            break
-        changed = frozenset(int(k) for k in np.flatnonzero(point != space.p0))
-        if changed in seen:
-            moved = np.abs(point - space.p0) / np.where(space.is_cat, 1.0, space.scale)
-            banned.add(int(np.argmax(moved)))
-            continue
-        probs = predict_proba(bundle, space.encode(point)[None, :])
-        if int(decide(probs, bundle.card)[0]) != t:  # never report one that does not hold alone
-            banned.update(changed)
-            continue
-        seen.add(changed)
-        used.update(changed)
-        values = space.values(point)
-        result.counterfactuals.append(Counterfactual(
-            changes={space.names[k]: values[space.names[k]] for k in sorted(changed)},
-            original=space.original_values,
-            probabilities={c: float(probs[0, j]) for j, c in enumerate(classes)},
-            prediction=classes[t], distance=float(space.distance(point[None, :])[0])))
     result.counterfactuals.sort(key=lambda c: c.distance)
     if len(result.counterfactuals) < n:
         result.note = (f"found {len(result.counterfactuals)} of {n}: no other change of at most "
-                       f"{max_changes} non-fixed features inside their plausible ranges reaches "
-                       f"'{classes[t]}'")
+                       f"{result.max_changes} non-fixed features inside their plausible ranges "
+                       f"reaches '{classes[t]}'")
     result.model_rows = obj.rows
     result.seconds = time.perf_counter() - start
     return result

@@ -28,7 +28,7 @@ import numpy as np
 
 from precimed.cards import FeatureSpec
 from precimed.errors import PrecimedInputError
-from precimed.whatif.edits import Value, parse_value, resolve_feature, rows_frame
+from precimed.whatif.edits import Value, encode_rows, parse_value, resolve_feature
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,11 +108,10 @@ def sweep(bundle: Bundle, rows: Sequence[Mapping[str, Value]], feature: str,
     """Probabilities (rows, points, classes) with ``feature`` set to each grid value in each
     row: rows × points model inputs, one batched call."""
     from precimed.predict import predict_proba
-    from precimed.tabular.validate import encode
 
     card = bundle.card
     spec = resolve_feature(card, feature)
-    base = encode(rows_frame(card, rows), card)  # (r, d)
+    base = encode_rows(card, rows)  # (r, d)
     p = len(grid)
     big = np.repeat(base, p, axis=0)  # row-major: row 0 all points, row 1 all points, …
     # Only the feature's own encoded columns change; encode one-row frames of the grid values
@@ -120,7 +119,7 @@ def sweep(bundle: Bundle, rows: Sequence[Mapping[str, Value]], feature: str,
     template = dict(rows[0])
     grid_rows = [{**template, spec.name: v} for v in grid]
     cols = _feature_columns(card, spec.name)
-    grid_enc = encode(rows_frame(card, grid_rows), card)[:, cols]  # (p, k)
+    grid_enc = encode_rows(card, grid_rows)[:, cols]  # (p, k)
     big[:, cols] = np.tile(grid_enc, (len(rows), 1))
     probs = predict_proba(bundle, big)
     return probs.reshape(len(rows), p, -1)

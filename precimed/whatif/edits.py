@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from precimed.cards import FeatureSpec, feature_specs
 from precimed.errors import PrecimedInputError
 
@@ -231,6 +233,54 @@ def rows_frame(card: dict[str, Any], rows: Iterable[Mapping[str, Value]]) -> pd.
     return pd.DataFrame({s.name: pd.Series([r[s.name] for r in data],
                                            dtype="object" if s.is_categorical else "float64")
                          for s in specs})
+
+
+_LAYOUTS: dict[tuple[Any, ...], tuple[list[tuple[str, int]], list[tuple[str, dict[str, int]]], int]] = {}
+
+
+def _layout(card: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, dict[str, int]]], int]:
+    """(numeric feature → column, category → {level → column}, width), cached per input list."""
+    from precimed.tabular.validate import encoded_columns
+
+    key = tuple((i["name"], i["dtype"], tuple(i.get("levels", ()))) for i in card["inputs"])
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        enc = encoded_columns(card)
+        numeric = [(name, j) for j, (name, level) in enumerate(enc) if level is None]
+        cats: dict[str, dict[str, int]] = {}
+        for j, (name, level) in enumerate(enc):
+            if level is not None:
+                cats.setdefault(name, {})[level] = j
+        layout = (numeric, list(cats.items()), len(enc))
+        _LAYOUTS[key] = layout
+    return layout
+
+
+def encode_rows(card: dict[str, Any], rows: Iterable[Mapping[str, Value]]) -> np.ndarray:
+    """Rows (feature → value) → float32 model input, exactly as
+    :func:`precimed.tabular.validate.encode` lays it out, without building a DataFrame
+    (a 376-column frame costs ~50 ms; this costs well under 1 ms for a few rows).
+
+    Example:
+        >>> card = {"modality": "tabular", "id": "d", "inputs": [
+        ...     {"name": "g", "dtype": "float", "min": 0, "max": 1},
+        ...     {"name": "er", "dtype": "category", "levels": ["neg", "pos"]}]}
+        >>> encode_rows(card, [{"g": 0.5, "er": "pos"}]).tolist()
+        [[0.5, 0.0, 1.0]]
+    """
+    numeric, cats, width = _layout(card)
+    data = list(rows)
+    out = np.zeros((len(data), width), dtype="float32")
+    if numeric:
+        cols = [j for _, j in numeric]
+        out[:, cols] = np.array([[float(r[name]) for name, _ in numeric] for r in data],
+                                dtype="float32").reshape(len(data), len(numeric))
+    for name, levels in cats:
+        for i, r in enumerate(data):
+            j = levels.get(str(r[name]))
+            if j is not None:
+                out[i, j] = 1.0
+    return out
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from precimed.errors import PrecimedInputError
-from precimed.whatif.edits import EditedRow, Value, apply_edits, rows_frame
+from precimed.whatif.edits import EditedRow, Value, apply_edits, encode_rows
 
 if TYPE_CHECKING:
     from precimed.registry import Bundle
@@ -77,7 +77,6 @@ def compare_scenarios(bundle: Bundle, row: Mapping[str, Any],
         PrecimedInputError: a scenario's edits are not allowed by the card.
     """
     from precimed.predict import decide, predict_proba
-    from precimed.tabular.validate import encode
 
     card = bundle.card
     classes = bundle.classes
@@ -88,7 +87,7 @@ def compare_scenarios(bundle: Bundle, row: Mapping[str, Any],
         except PrecimedInputError as exc:
             raise PrecimedInputError(f"scenario '{s.name}': {exc.what}",
                                      expected=exc.expected) from None
-    x = encode(rows_frame(card, [e.edited for e in edited]), card)
+    x = encode_rows(card, [e.edited for e in edited])
     probs = predict_proba(bundle, x)
     picks = decide(probs, card)
     out: list[dict[str, Any]] = []
