@@ -248,7 +248,15 @@ try:
 
     ice = ice_curve(bundle, result.after.values, feature)
     cohort = table.frame.iloc[table.valid_rows] if pdp_source == "the uploaded table" else None
-    pdp = partial_dependence(bundle, cohort, feature, grid=ice.grid)
+    # The PDP does not depend on this row's edits, only on the grid: keep the last one.
+    pdp_key = (bundle.id, feature, tuple(map(str, ice.grid)),
+               source_key if cohort is not None else "background")
+    cached = state.get("wi_pdp")
+    if cached and cached[0] == pdp_key:
+        pdp = cached[1]
+    else:
+        pdp = partial_dependence(bundle, cohort, feature, grid=ice.grid)
+        state["wi_pdp"] = (pdp_key, pdp)
     with ice_col:
         st.plotly_chart(ice_pdp_figure(ice, pdp, explain_class,
                                        threshold=card.get("threshold")

@@ -36,6 +36,7 @@ from precimed.whatif.edits import (
     EditedRow,
     EditFlag,
     apply_edits,
+    encode_rows,
     parse_assignments,
     parse_value,
     plausible_range,
@@ -44,13 +45,24 @@ from precimed.whatif.edits import (
     row_values,
     rows_frame,
 )
+from precimed.whatif.occlusion import (
+    Box,
+    OcclusionMap,
+    OcclusionResult,
+    grid_box,
+    occlude,
+    occlude_image,
+    occlusion_map,
+    occlusion_map_input,
+)
 from precimed.whatif.scenarios import Scenario, check_name, compare_scenarios
 
 __all__ = [
-    "COUNTERFACTUAL_METHOD", "Counterfactual", "CounterfactualSet", "EditFlag", "EditedRow",
-    "IceCurve", "PartialDependence", "RowState", "Scenario", "WhatIf", "apply_edits",
-    "check_name", "compare_scenarios", "evaluate_edited", "evaluate_edits", "evaluate_rows",
-    "feature_grid", "find_counterfactuals", "ice_curve", "parse_assignments", "parse_value",
-    "partial_dependence", "plausible_range", "range_flag", "resolve_feature", "row_values",
-    "rows_frame", "sweep",
+    "COUNTERFACTUAL_METHOD", "Box", "Counterfactual", "CounterfactualSet", "EditFlag", "EditedRow",
+    "IceCurve", "OcclusionMap", "OcclusionResult", "PartialDependence", "RowState", "Scenario",
+    "WhatIf", "apply_edits", "check_name", "compare_scenarios", "encode_rows", "evaluate_edited",
+    "evaluate_edits", "evaluate_rows", "feature_grid", "find_counterfactuals", "grid_box",
+    "ice_curve", "occlude", "occlude_image", "occlusion_map", "occlusion_map_input",
+    "parse_assignments", "parse_value", "partial_dependence", "plausible_range", "range_flag",
+    "resolve_feature", "row_values", "rows_frame", "sweep",
 ]
