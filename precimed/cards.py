@@ -9,6 +9,7 @@ schema cannot say (class names agree with the positive class, min ≤ max).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,20 @@ def card_schema() -> dict[str, Any]:
     return schema
 
 
+def _non_finite(obj: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in ``obj``, else ``None``."""
+    stack = [(obj, path)]
+    while stack:
+        cur, where = stack.pop()
+        if isinstance(cur, float) and not math.isfinite(cur):
+            return where or "(top level)"
+        if isinstance(cur, dict):
+            stack.extend((v, f"{where}/{k}".lstrip("/")) for k, v in cur.items())
+        elif isinstance(cur, list):
+            stack.extend((v, f"{where}/{i}".lstrip("/")) for i, v in enumerate(cur))
+    return None
+
+
 def validate_card(card: Any, *, source: str = "card.json") -> dict[str, Any]:
     """Check ``card`` against the schema and the cross-field rules.
 
@@ -41,6 +56,10 @@ def validate_card(card: Any, *, source: str = "card.json") -> dict[str, Any]:
     """
     import jsonschema  # 0.1 s; only needed when a card is read
 
+    bad = _non_finite(card)
+    if bad is not None:  # Python's json accepts NaN/Infinity, and NaN passes every bound check
+        raise BundleError(f"{source}: '{bad}' is not a finite number",
+                          expected="finite numbers (JSON has no NaN or Infinity)")
     validator = jsonschema.Draft202012Validator(card_schema())
     errors = sorted(validator.iter_errors(card), key=lambda e: list(e.absolute_path))
     if errors:

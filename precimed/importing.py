@@ -105,6 +105,9 @@ def _unzip(data: bytes, name: str) -> dict[str, bytes]:
         if len(parts) > 2 or (len(parts) == 2 and len(tops) > 1):
             raise BundleError(f"{name}: unexpected entry '{m.name}'",
                               expected="the bundle files at the top level or in one folder")
+        if parts[-1] in files:
+            raise BundleError(f"{name}: '{parts[-1]}' appears more than once",
+                              expected="each bundle file once")
         files[parts[-1]] = m.data
     for needed in (MODEL_FILE, CARD_FILE):
         if needed not in files:

@@ -168,8 +168,8 @@ def read_bundle(path: Path) -> Bundle:
         raise BundleError(f"{path}: no {CARD_FILE}", expected="a bundle folder with card.json")
     try:
         card = json.loads(card_path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{card_path}: not valid JSON ({exc})", expected="a JSON card") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting
+        raise BundleError(f"{card_path}: not valid JSON ({str(exc)[:160]})", expected="a JSON card") from None
     validate_card(card, source=str(card_path))
     if card["id"] != path.name:
         raise BundleError(

@@ -281,18 +281,30 @@ def decode_dataset(ds: Any, name: str, header: Any | None = None) -> list[ImageF
         warnings.simplefilter("ignore")
         try:
             arr, info = decoder.as_array(ds, raw=True)
-        except Exception as exc:  # decoders raise ValueError/RuntimeError/… on bad data
+        except BaseException as exc:  # decoders raise ValueError/RuntimeError/… on bad data
+            # pylibjpeg-rle (Rust) panics on some damaged RLE data with pyo3's PanicException,
+            # a BaseException (found by tests/fuzz); anything else of that kind propagates.
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
             first = str(exc).strip().splitlines()
             detail = " ".join(line.strip() for line in first[:3])[:300]
             raise _fail(name, f"the pixel data cannot be decoded ({ts_name}): {detail}",
                         EXPECTED) from None
     if n_frames == 1:
         arr = arr[np.newaxis]
+    want = (n_frames, rows, cols) + ((spp,) if spp > 1 else ())
+    if arr.shape != want:  # e.g. a damaged Rows value: the data are not the image declared
+        raise _fail(name, f"the pixel data decode to shape {arr.shape}, not the {n_frames} frame(s) "
+                    f"of {rows}×{cols}×{spp} the header declares (damaged header?)", EXPECTED)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     decoded_pi = str(info.get("photometric_interpretation", photometric)).upper()
     rgb_max = 255
     if decoded_pi.startswith("YBR_FULL"):
-        arr = convert_color_space(arr, decoded_pi, "RGB", per_frame=True)
+        try:
+            arr = convert_color_space(arr, decoded_pi, "RGB", per_frame=True)
+        except ValueError as exc:  # e.g. signed or 16-bit samples (found by tests/fuzz)
+            raise _fail(name, f"the {decoded_pi} colour data cannot be converted to RGB ({exc})",
+                        EXPECTED) from None
     elif decoded_pi == "PALETTE COLOR":
         try:
             arr = apply_color_lut(arr, ds)
@@ -322,6 +334,9 @@ def decode_dataset(ds: Any, name: str, header: Any | None = None) -> list[ImageF
                 pix = np.asarray(apply_modality_lut(arr[k], lut), dtype=np.float32)
             except Exception as exc:
                 raise _fail(name, f"the Modality LUT cannot be applied ({exc})", EXPECTED) from None
+            if not np.all(np.isfinite(pix)):  # e.g. Rescale Slope "NaN" (found by tests/fuzz)
+                raise _fail(name, "the Modality LUT (rescale slope/intercept) gives values that "
+                            "are not finite numbers", EXPECTED)
         else:
             pix = np.ascontiguousarray(arr[k])
             if pix.ndim == 2:  # one-sample colour data is not meaningful; show it as grey

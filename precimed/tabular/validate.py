@@ -123,7 +123,10 @@ def _check_numeric(spec: FeatureSpec, raw: pd.Series, issues: list[CellIssue]) -
         text = _as_text(raw)
         missing = text.str.lower().isin(_MISSING_TOKENS).to_numpy()
         values = pd.to_numeric(text.where(~missing, None), errors="coerce").astype("float64")
-    bad = ~missing & ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+    arr64 = values.to_numpy(dtype="float64", na_value=np.nan)
+    # Beyond float32's range a number becomes inf in the model input (found by tests/fuzz).
+    with np.errstate(invalid="ignore"):
+        bad = ~missing & ~(np.isfinite(arr64) & (np.abs(arr64) <= np.finfo(np.float32).max))
     for i in np.flatnonzero(bad):
         issues.append(CellIssue(int(i), spec.name, "type", str(text.iloc[i])[:40],
                                 f"'{spec.name}' is '{str(text.iloc[i])[:40]}', not a number"))
@@ -191,6 +194,8 @@ def validate_table(table: pd.DataFrame, card: dict[str, Any]) -> ValidatedTable:
     blocked = {i.row for i in issues if i.blocks_row}
     valid = [r for r in range(len(frame)) if r not in blocked]
     if not valid:
+        if len(frame) == 0:  # found by tests/fuzz: next() below raised StopIteration
+            raise PrecimedInputError("the table has no data rows", expected="at least one row")
         first = next(i for i in issues if i.blocks_row)
         raise PrecimedInputError(f"no row can be scored; for example row {first.row}: {first.message}",
                                  expected="numbers in numeric columns and the card's levels in categorical ones")
