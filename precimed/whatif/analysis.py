@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
 from precimed.whatif.edits import EditedRow, EditFlag, Value, apply_edits, encode_rows
 
 if TYPE_CHECKING:
@@ -134,6 +135,11 @@ def evaluate_edited(bundle: Bundle, edited: EditedRow) -> WhatIf:
     names = list(edited.original)
     probs, values, base = evaluate_rows(bundle, [edited.original, edited.edited])
     picks = decide(probs, card)
+    # The trail keeps which features changed and the probabilities, never the values.
+    audit.record("whatif", bundle, encode_rows(card, [edited.original, edited.edited]),
+                 {"changed": list(edited.changed),
+                  "before": {c: float(probs[0, j]) for j, c in enumerate(classes)},
+                  "after": {c: float(probs[1, j]) for j, c in enumerate(classes)}})
     states = []
     for k, vals in enumerate((edited.original, edited.edited)):
         states.append(RowState(

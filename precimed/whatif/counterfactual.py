@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
 from precimed.cards import feature_specs
 from precimed.errors import PrecimedInputError
 from precimed.whatif.edits import Value, encode_rows, parse_value
@@ -419,4 +420,8 @@ def find_counterfactuals(bundle: Bundle, row: Mapping[str, Any], *, target: str 
                        f"reaches '{classes[t]}'")
     result.model_rows = obj.rows
     result.seconds = time.perf_counter() - start
+    audit.record("counterfactual", bundle, space.x0[None, :],
+                 {"method": "greedy sparse search", "target": result.target,
+                  "found": len(result.counterfactuals),
+                  "changed": [sorted(c.changes) for c in result.counterfactuals]})
     return result

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
 from precimed.errors import PrecimedInputError
 
 if TYPE_CHECKING:
@@ -178,6 +179,9 @@ def occlude_image(bundle: Bundle, image2d: np.ndarray, box: Box, *, fill: str = 
     probs = predict_model_inputs(bundle, np.stack([x, hidden]))
     c = _class(bundle, class_name, probs[0])
     classes = bundle.classes
+    audit.record("occlusion", bundle, x[np.newaxis],
+                 {"box": mbox.to_json(), "fill": fill, "class": classes[c],
+                  "before": float(probs[0, c]), "after": float(probs[1, c])})
     return OcclusionResult(box, mbox, fill, classes[c],
                            {k: float(probs[0, j]) for j, k in enumerate(classes)},
                            {k: float(probs[1, j]) for j, k in enumerate(classes)})
@@ -275,6 +279,9 @@ def occlusion_map_input(bundle: Bundle, x: np.ndarray, *, patch: int | None = No
         total[b.top:b.bottom + 1, b.left:b.right + 1] += d
         count[b.top:b.bottom + 1, b.left:b.right + 1] += 1
     values = (total / np.maximum(count, 1)).astype(np.float32)
+    audit.record("occlusion-map", bundle, x[np.newaxis],
+                 {"class": bundle.classes[c], "patch": patch, "stride": stride, "fill": fill,
+                  "probability": float(base[c]), "max_drop": float(values.max())})
     return OcclusionMap(values, bundle.classes[c], float(base[c]), patch, stride, fill,
                         len(boxes), time.perf_counter() - start)
 

@@ -143,3 +143,16 @@ def test_two_models_edited_at_once_in_two_threads(genomic: Bundle, row: dict[str
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_edits_are_audited_without_values(genomic: Bundle, row: dict[str, Any], tmp_path: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from precimed import audit
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("PRECIMED_AUDIT_LOG", str(log))
+    w = evaluate_edits(genomic, row, {GENE: 5.4321})
+    [line] = audit.read_entries(log)
+    assert line["action"] == "whatif" and line["output"]["changed"] == [GENE]
+    assert line["output"]["after"]["metastasis"] == pytest.approx(w.after.probabilities["metastasis"])
+    assert "5.4321" not in log.read_text() and audit.verify(log).ok
