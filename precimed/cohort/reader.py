@@ -94,7 +94,8 @@ class CohortSource:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self._open(), read_dictionary=read_dictionary)
+            # pre_buffer would keep every row group read so far: memory grew with the file size
+            return pq.ParquetFile(self._open(), read_dictionary=read_dictionary, pre_buffer=False)
         except Exception as exc:  # pyarrow raises many types for corrupt files
             raise PrecimedInputError(
                 f"{self.name}: not a readable Parquet file ({type(exc).__name__})",
