@@ -192,9 +192,9 @@ def target_table_bytes() -> tuple[st.SearchStrategy[Any], Callable[[Any], None]]
 
 @st.composite
 def table_for_card(draw: Any) -> tuple[Any, dict[str, Any]]:
-    import pandas as pd
-
     import random
+
+    import pandas as pd
 
     card = draw(st.sampled_from(cards()))
     names = [i["name"] for i in card["inputs"]]
@@ -512,11 +512,9 @@ def run_atheris(name: str, runs: int) -> None:  # pragma: no cover - exercised b
 
     import atheris
 
-    counter = {"n": 0, "start": time.perf_counter()}
     _, check = TARGETS[name]()
 
     def one(data: bytes) -> None:
-        counter["n"] += 1
         if name == "table_bytes":
             item: Any = (data[1:], [".csv", ".tsv", ".parquet"][data[0] % 3] if data else ".csv")
         elif name == "table_validate":
@@ -539,19 +537,12 @@ def run_atheris(name: str, runs: int) -> None:  # pragma: no cover - exercised b
         except Unclean as exc:
             raise RuntimeError(str(exc)) from None
 
-    def report() -> None:
-        seconds = time.perf_counter() - counter["start"]
-        print(json.dumps({"target": name, "engine": "atheris", "cases": counter["n"],
-                          "seconds": seconds, "cases_per_s": counter["n"] / seconds}),
-              file=sys.stderr)
-
-    import atexit
-
-    atexit.register(report)
     seeds = tempfile.mkdtemp(prefix="precimed-fuzz-")
     if name.startswith("dicom") or name == "bundle_zip":
         for k, seed in enumerate(dicom_seeds()[:6]):
             Path(seeds, f"seed{k}").write_bytes(seed)
+    atheris.instrument_all()  # coverage feedback from every loaded module (the loaders included)
+    # libFuzzer prints "Done N runs in S second(s)" at the end; a crash writes crash-* there.
     atheris.Setup([sys.argv[0], f"-runs={runs}", f"-artifact_prefix={seeds}/",
                    "-rss_limit_mb=4096", "-max_len=65536", seeds], one)
     atheris.Fuzz()
