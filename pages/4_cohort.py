@@ -123,7 +123,8 @@ cols[0].metric("Rows", f"{len(results):,}")
 cols[1].metric("Scored", f"{valid:,}")
 cols[2].metric("Could not be scored", f"{len(results) - valid:,}")
 if state["seconds"]:
-    cols[3].metric("Rows per second", f"{len(results) / state['seconds']:,.0f}")
+    cols[3].metric("Seconds", f"{state['seconds']:.1f}",
+                   help="Wall time of this scoring run, model loading and SHAP set-up included")
 
 # ---- results table ---------------------------------------------------------------------------
 st.subheader("Results")
@@ -195,7 +196,8 @@ if bundle.modality == "tabular" and extra:
             per_class = [{"class": c, **{k: v[k] for k in ("n", "precision", "recall",
                                                            "specificity", "f1")},
                           "AUROC": v["auroc"]["value"]} for c, v in overall["per_class"].items()]
-            per_class.append({"class": "macro average", **overall["macro"],
+            macro = {k: v for k, v in overall["macro"].items() if k != "auroc"}
+            per_class.append({"class": "macro average", "n": overall["n"], **macro,
                               "AUROC": overall["macro"]["auroc"]["value"]})
             st.dataframe(per_class, hide_index=True, key="per_class")
             if group:

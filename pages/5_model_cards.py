@@ -27,6 +27,8 @@ st.markdown("What each model is for, what it was trained on, how well it does (w
 bundles = cached_bundles()
 if not bundles:
     st.info("No model bundles are installed under assets/models/.")
+elif len(bundles) > 1:
+    st.markdown("**Models:** " + " · ".join(f"[{b.name}](#{b.id})" for b in bundles))
 for bundle in bundles:
     card = bundle.card
     td = card["training_data"]
