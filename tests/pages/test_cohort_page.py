@@ -127,3 +127,30 @@ def test_sample_file_without_labels() -> None:
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert len(table) == 6 and isinstance(table, pd.DataFrame)
     assert at.selectbox(key="label_column").value == "(none)"
+
+
+def test_image_model_scores_a_zip_of_dicom_files() -> None:
+    import zipfile
+
+    from precimed.registry import list_bundles
+    from precimed.samples import sample_files
+
+    image = next((b for b in list_bundles() if b.modality == "image" and sample_files(b.id)), None)
+    if image is None:
+        pytest.skip("no image bundle with DICOM samples is installed yet")
+    dicoms = [p for p in sample_files(image.id) if p.suffix.lower() == ".dcm"][:3]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in dicoms:
+            zf.write(p, p.name)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.selectbox(key="cohort_model").set_value(image.id).run()
+    at.file_uploader(key="cohort_zip").set_value(("series.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
+    assert set(table["source"]) >= {p.name for p in dicoms}
+    assert table[[f"P({c})" for c in image.classes]].notna().all(axis=1).sum() >= len(dicoms)
+    assert _chart(at, "risk_histogram")["data"]
+    keys = " ".join(b.proto.id for b in at.get("download_button"))
+    assert "download_csv" in keys and "download_parquet" in keys
