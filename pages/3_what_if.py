@@ -92,6 +92,10 @@ explain_class = st.selectbox("Explain the probability of", classes,
                              index=classes.index(default_class), key=f"wi_class__{bundle.id}")
 
 
+def _fmt(value: Any) -> str:
+    return value if isinstance(value, str) else f"{float(value):.4g}"
+
+
 def _record(feature: str) -> None:
     """Widget → the session's edits (an edit back to the original value is no edit)."""
     value = state[f"edit_{feature}"]
@@ -145,9 +149,9 @@ with editor:
     c1, c2 = st.columns(2)
     top = c1.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
                           key=f"wi_top__{bundle.id}")
-    extrapolate = c2.toggle("Allow values outside the training range", key="wi_extrapolate",
-                            help="Values outside the card's range are then allowed, and flagged "
-                                 "as extrapolation.")
+    extrapolate = c2.toggle("Allow extrapolation", key="wi_extrapolate",
+                            help="Allow values outside the training range (the card's min–max); they are "
+                                 "flagged as extrapolation.")
     search = st.text_input(f"Search the other {len(specs)} features", key="wi_search",
                            placeholder="name or part of it")
     shown = visible_features(specs, result.before.shap[explain_class], top=int(top), search=search,
@@ -187,46 +191,44 @@ with results:
     delta = result.delta_probabilities()
     cols = st.columns(len(classes))
     for col, c in zip(cols, classes, strict=True):
-        col.metric(f"P({c})", f"{result.after.probabilities[c]:.1%}",
+        col.metric(f"P({c})", f"{result.after.probabilities[c]:.1%}", delta_color="off",
                    delta=f"{delta[c] * 100:+.1f} pp" if result.changed else None,
                    help=f"original {result.before.probabilities[c]:.1%}")
     rule = (f"threshold {card['threshold']:g} on P({card['positive_class']})"
             if card["task"] == "binary" else "most probable class")
     st.markdown(f"Prediction: **{result.before.prediction}** → **{result.after.prediction}** "
                 f"({rule}); {len(result.changed)} feature(s) changed: "
-                + (", ".join(f"`{f}` {original[f]} → {result.after.values[f]}"
+                + (", ".join(f"`{f}` {_fmt(original[f])} → {_fmt(result.after.values[f])}"
                              for f in result.changed) or "none"))
     for flag in result.flags:
         st.warning(f"Extrapolation: {flag.message}", icon="⚠️")
     st.plotly_chart(probability_figure(result.after.probabilities, threshold=card.get("threshold"),
                                        positive_class=card.get("positive_class")),
                     key="wi_probabilities")
-    w_before, w_after = st.columns(2)
+    # Stacked, edited above original: side by side they would be too narrow to read.
     base = result.base_values[explain_class]
-    with w_before:
-        st.plotly_chart(waterfall_figure(base, result.before.shap[explain_class], original,
-                                         output=result.before.probabilities[explain_class],
-                                         class_name=explain_class, max_features=10,
-                                         title=f"Original: P({explain_class}) = "
-                                               f"{result.before.probabilities[explain_class]:.3f}"),
-                        key="wi_waterfall_before")
-    with w_after:
-        st.plotly_chart(waterfall_figure(base, result.after.shap[explain_class],
-                                         result.after.values,
-                                         output=result.after.probabilities[explain_class],
-                                         class_name=explain_class, max_features=10,
-                                         title=f"Edited: P({explain_class}) = "
-                                               f"{result.after.probabilities[explain_class]:.3f}"),
-                        key="wi_waterfall_after")
+    st.plotly_chart(waterfall_figure(base, result.after.shap[explain_class], result.after.values,
+                                     output=result.after.probabilities[explain_class],
+                                     class_name=explain_class, max_features=10,
+                                     title=f"Edited: P({explain_class}) = "
+                                           f"{result.after.probabilities[explain_class]:.3f}"),
+                    key="wi_waterfall_after")
+    st.plotly_chart(waterfall_figure(base, result.before.shap[explain_class], original,
+                                     output=result.before.probabilities[explain_class],
+                                     class_name=explain_class, max_features=10,
+                                     title=f"Original: P({explain_class}) = "
+                                           f"{result.before.probabilities[explain_class]:.3f}"),
+                    key="wi_waterfall_before")
     st.caption(f"{result.method}; red pushes toward '{explain_class}', blue away. Base value + "
                f"sum of bars = probability (largest error {result.additivity_error():.1e}).")
     if result.changed:
         d_shap = result.delta_shap(explain_class)
         top_delta = sorted(d_shap, key=lambda f: -abs(d_shap[f]))[:15]
+        st.caption(f"Change in each feature's SHAP value for P({explain_class}), largest first:")
         st.dataframe(pd.DataFrame({
             "feature": top_delta,
-            "original": [original[f] for f in top_delta],
-            "edited": [result.after.values[f] for f in top_delta],
+            "original": [_fmt(original[f]) for f in top_delta],
+            "edited": [_fmt(result.after.values[f]) for f in top_delta],
             "SHAP before": [result.before.shap[explain_class][f] for f in top_delta],
             "SHAP after": [result.after.shap[explain_class][f] for f in top_delta],
             "Δ SHAP": [d_shap[f] for f in top_delta]}), hide_index=True, key="wi_delta_shap")
