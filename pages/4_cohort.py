@@ -178,7 +178,8 @@ if bundle.modality == "tabular" and extra:
             ci = overall["auroc"]["ci95"]
             m1, m2, m3 = st.columns(3)
             auroc_label = "AUROC" if card["task"] == "binary" else "AUROC (macro, one-vs-rest)"
-            m1.metric(auroc_label, f"{overall['auroc']['value']:.3f}",
+            auroc = overall["auroc"]["value"]  # None when the labels hold one class only
+            m1.metric(auroc_label, "n/a" if auroc is None else f"{auroc:.3f}",
                       help="95% CI by stratified bootstrap")
             m1.caption(f"95% CI {ci[0]:.3f}–{ci[1]:.3f}" if ci else "CI not available")
             m2.metric("Accuracy", f"{overall['accuracy']:.3f}")
