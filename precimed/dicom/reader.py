@@ -208,8 +208,10 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
+    """Pixel spacing (row, column) in mm; ``None`` when absent or not positive (some files
+    write 0\\0 when the spacing is unknown)."""
     vals = _floats(value, 2) if value else None
-    return (vals[0], vals[1]) if vals else None
+    return (vals[0], vals[1]) if vals and min(vals) > 0 else None
 
 
 def _describe_non_image(ds: Any) -> str:

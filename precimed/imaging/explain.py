@@ -5,19 +5,21 @@ failure cannot poison the process. ``shap.DeepExplainer`` rewrites TensorFlow's 
 registry; after one failure every later gradient in the process fails (shared/NOTES-stack.md),
 which in a long-running Streamlit server would break explanations for every user.
 
-Additivity. Expected gradients estimate the path integral from background images to the
-input by Monte Carlo (``nsamples`` points, each on the line from a random background image
-to the input), so ``base_value + Σ values`` equals the output only up to sampling error:
-with the bundled CNN, 256 samples and 32 lesion-free background images, the gap is typically
-a few hundredths of probability. :attr:`ImageExplanation.additivity_error` reports it for every
-explanation, and ``tests/imaging/test_explain.py`` checks it stays under 0.06 on held-out
-images (and shrinks as ``nsamples`` grows). The base value is the model's mean output over the
-same background images, which is what the estimate converges to.
+Additivity. Expected gradients estimate the path integral from the background image(s) to
+the input by Monte Carlo (``nsamples`` points, each on the line from a random background image
+to the input), so ``base_value + Σ values`` equals the output only up to sampling error. With
+the bundled lesion CNN (a black baseline, 128 samples) the gap on its recorded test lesions has
+a median of about 0.03 and a tail up to about 0.2 (probability units; the card records the
+median and 95th percentile); 512 samples halve it at four times the cost.
+:attr:`ImageExplanation.additivity_error` reports it for every explanation;
+``tests/imaging/test_model_explain.py`` checks median ≤ 0.06 and maximum ≤ 0.25 on 40 of those
+images, and that the gap shrinks as ``nsamples`` grows. The base value is the model's mean
+output over the same background images, which is what the estimate converges to.
 
 Example:
     >>> from precimed.registry import get_bundle  # doctest: +SKIP
     >>> e = explain_image(get_bundle("lesion-cnn-synthetic"), image2d)  # doctest: +SKIP
-    >>> e.heatmap.shape == image2d.shape, round(e.additivity_error, 2) < 0.06  # doctest: +SKIP
+    >>> e.heatmap.shape == image2d.shape, e.additivity_error < 0.25  # doctest: +SKIP
     (True, True)
 """
 
@@ -36,7 +38,7 @@ from precimed.predict import raw_output
 if TYPE_CHECKING:
     from precimed.registry import Bundle
 
-NSAMPLES = 256
+NSAMPLES = 128
 SEED = 20261125
 METHOD = "shap.GradientExplainer (expected gradients)"
 _LOCK = threading.Lock()

@@ -19,6 +19,7 @@ TRAINERS: dict[str, str] = {
     "breast-metastasis-gse7390": "precimed.training.transbig",
     "breast-cytology-wdbc": "precimed.training.wdbc",
     "dili-hepatic-injury-qsar": "precimed.training.dili",
+    "lesion-cnn-synthetic": "precimed.training.imaging_synthetic",
 }
 SAMPLES_DIR = REPO_MODELS_DIR.parent / "samples"
 
