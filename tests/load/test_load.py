@@ -1,0 +1,62 @@
+"""Load: concurrent Chromium sessions on a real server through upload → predict → explain on the
+Genomics page; latency percentiles, server memory during and after, one model per process.
+
+Small for CI (3 sessions, two rounds); ``benchmarks/bench_load.py`` runs 1, 5 and 10 sessions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from load_helpers import load_wave, running_app  # noqa: E402
+
+from precimed.samples import sample_files  # noqa: E402
+
+MODEL = "breast-cytology-wdbc"  # the page's default tabular model
+SESSIONS = 3
+TTL_S = 2
+
+
+@pytest.mark.browser
+def test_concurrent_sessions_latency_and_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    table = sample_files(MODEL)[0]
+    with running_app(session_ttl_s=TTL_S) as app:
+        result = load_wave(app, table, SESSIONS, TTL_S, rounds=2)
+    with capsys.disabled():
+        print(f"\nload: {SESSIONS} sessions × 2 rounds: upload→explanation p50 {result.p50:.2f} s, "
+              f"p95 {result.p95:.2f} s; server RSS baseline {result.baseline_mb:.0f} MiB, "
+              f"peak {result.peak_mb:.0f}, after {result.after_mb:.0f}")
+    assert len(result.latencies_s) == 2 * SESSIONS
+    # Generous for a shared 2-core CI machine running Chromium too; the benchmark reports
+    # the real figures against the 3 s target for 10 sessions.
+    assert result.p95 < 15.0
+    rounds = result.extra["rss_after_each_round_mb"]
+    # Models are loaded once per process: a second round of sessions costs no new model.
+    assert rounds[1] - rounds[0] < 60, rounds
+    # Memory returns near the baseline once the sessions are gone.
+    assert result.after_mb - result.baseline_mb < 60, (result.baseline_mb, result.after_mb)
+
+
+def test_models_are_loaded_once_per_process() -> None:
+    """Two independent page sessions share one Keras model and one explainer."""
+    from streamlit.testing.v1 import AppTest
+
+    from precimed import registry
+    from precimed.explain import tabular
+
+    registry.clear_cache()
+    page = str(HERE.parents[1] / "pages" / "1_genomics.py")
+    for _ in range(2):
+        at = AppTest.from_file(page, default_timeout=120)
+        at.run()
+        assert not at.exception and at.get("plotly_chart")
+    loaded = [k for k in registry._MODEL_CACHE if MODEL in k[0]]
+    assert len(loaded) == 1
+    explainers = [k for k in tabular._BACKENDS if k[0] == MODEL]
+    assert len(explainers) == 1
