@@ -45,6 +45,8 @@ def _load(key: tuple[str, str], data: bytes, name: str) -> LoadResult | None:
             result = load_bytes(data, name)
     except PrecimedInputError as exc:
         error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page
+        error = f"{name}: could not be read ({type(exc).__name__}) (expected: a DICOM file or a .zip of them)"
     state["imaging_loaded"] = {"key": key, "result": result, "error": error}
     for k in ("imaging_explained", "imaging_predicted", "imaging_deid_cache"):
         state.pop(k, None)

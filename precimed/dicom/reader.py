@@ -371,9 +371,22 @@ def _header(ds: Any) -> Any:
 
 
 def load_file_bytes(data: bytes, name: str) -> list[ImageFrame]:
-    """Read and decode one DICOM file. Raises :class:`DicomInputError` naming ``name``."""
-    ds = read_dataset(data, name)
-    return decode_dataset(ds, name)
+    """Read and decode one DICOM file. Raises :class:`DicomInputError` naming ``name``.
+
+    Any other exception from the parser, decoders or LUT functions on malformed data is turned
+    into a :class:`DicomInputError` too, so that no input can end in a traceback.
+    """
+    try:
+        ds = read_dataset(data, name)
+        return decode_dataset(ds, name)
+    except DicomInputError:
+        raise
+    except MemoryError:
+        raise _fail(name, "the image is too large to decode in memory", EXPECTED) from None
+    except Exception as exc:  # malformed values reach pydicom/numpy in many ways
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise _fail(name, f"the file cannot be decoded ({type(exc).__name__}"
+                    + (f": {detail})" if detail else ")"), EXPECTED) from None
 
 
 def _dicomdir_references(ds: Any, name: str) -> list[str]:

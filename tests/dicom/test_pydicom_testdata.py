@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers_dicom import pydicom_test_files
 
-from precimed.dicom import load_path, render
+from precimed.dicom import load_bytes, load_path, render
 from precimed.errors import DicomInputError
 
 FILES = pydicom_test_files()
@@ -101,3 +101,27 @@ def test_file_loads_and_renders_or_fails_cleanly(path: Path) -> None:
         assert out.shape[:2] == (int(ds.Rows), int(ds.Columns))
         assert out.ndim == (3 if frame.is_color else 2)
         assert frame.label == (path.name if len(result.frames) == 1 else f"{path.name}#{frame.frame}")
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_gdcm.dcm"])
+def test_damaged_copies_load_or_fail_cleanly(name: str) -> None:
+    """Truncations and flipped bytes of real files: a clean DicomInputError, never another
+    exception (a smoke test; the fuzz suite goes further)."""
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file(name, download=False)).read_bytes()
+    rng = np.random.default_rng(7)
+    variants = [data[:n] for n in rng.integers(1, len(data), 15)]
+    for _ in range(25):
+        buf = bytearray(data)
+        for pos in rng.integers(0, len(buf), 8):
+            buf[pos] = int(rng.integers(0, 256))
+        variants.append(bytes(buf))
+    for blob in variants:
+        try:
+            result = load_bytes(blob, name)
+        except DicomInputError as exc:
+            assert str(exc).startswith(f"{name}:")
+            continue
+        for frame in result.frames:
+            render(frame)
