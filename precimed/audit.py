@@ -258,6 +258,17 @@ def prediction_output(predictions: list[Any]) -> dict[str, Any]:
     return out
 
 
+def probabilities_output(probs: Any, classes: list[str]) -> dict[str, Any]:
+    """What the log keeps of a batch of class probabilities (images): per item the
+    probabilities (up to :data:`MAX_ROWS_IN_LINE`), and the SHA-256 of all of them."""
+    arr = np.asarray(probs, dtype="float64")
+    out: dict[str, Any] = {"rows": int(arr.shape[0]),
+                           "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+    if arr.shape[0] <= MAX_ROWS_IN_LINE:
+        out["probabilities"] = [dict(zip(classes, map(float, row), strict=False)) for row in arr]
+    return out
+
+
 def explanation_output(explanations: list[Any]) -> list[dict[str, Any]]:
     """What the log keeps of explanations: row, class, output, base value and method (the
     feature values, which are patient data, are not kept)."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import audit
 from precimed.errors import BundleError, PrecimedInputError
 from precimed.imaging.preprocess import _resize, input_shape, model_input
 from precimed.predict import raw_output
@@ -146,6 +147,9 @@ def explain_input(bundle: Bundle, x: np.ndarray, *, class_name: str | None = Non
     vals = vals.reshape(batch.shape[1:] + (-1,))[..., 0].sum(axis=-1)  # (H, W)
     out = float(raw_output(bundle.model(), batch)[0, idx])
     base_value = float(base[idx])
+    audit.record("explain", bundle, batch, {"class": name, "output": out if sign > 0 else 1.0 - out,
+                                            "base_value": base_value if sign > 0 else 1.0 - base_value,
+                                            "method": METHOD})
     if sign < 0:
         return name, 1.0 - base_value, 1.0 - out, -vals
     return name, base_value, out, vals

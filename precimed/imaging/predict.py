@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from precimed import audit
 from precimed.errors import PrecimedInputError
 from precimed.imaging.preprocess import input_shape, model_input
 from precimed.predict import raw_output, to_probabilities
@@ -37,7 +38,9 @@ def predict_model_inputs(bundle: Bundle, batch: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or tuple(x.shape[1:]) != want:
         raise PrecimedInputError(f"model input of shape {x.shape}",
                                  expected=f"(n, {want[0]}, {want[1]}, {want[2]}) from model_input()")
-    return to_probabilities(raw_output(bundle.model(), x, batch=BATCH), bundle.card)
+    probs = to_probabilities(raw_output(bundle.model(), x, batch=BATCH), bundle.card)
+    audit.record("predict", bundle, x, audit.probabilities_output(probs, bundle.classes))
+    return probs
 
 
 def predict_images(bundle: Bundle, arrays: Sequence[np.ndarray]) -> np.ndarray:

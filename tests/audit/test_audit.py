@@ -176,3 +176,24 @@ def test_cli_verify(log: Path, cli) -> None:  # type: ignore[no-untyped-def]
     assert [r["seq"] for r in shown.json()] == [2, 3]
     missing = cli("audit", "verify", "--log", str(log.parent / "nope.jsonl"))
     assert missing.code == 2 and "no such audit log" in missing.stderr
+
+
+def test_imaging_predict_and_explain_are_audited(log: Path) -> None:
+    from precimed.registry import list_bundles
+
+    images = [b for b in list_bundles() if b.modality == "image"]
+    if not images:
+        pytest.skip("no image model is installed")
+    from precimed.imaging import explain_image, predict_images
+
+    bundle = images[0]
+    image = np.random.default_rng(0).normal(size=(64, 64)).astype("float32")
+    probs = predict_images(bundle, [image])
+    expl = explain_image(bundle, image, nsamples=16)
+    pred_line, expl_line = (json.loads(x) for x in log.read_text().splitlines())
+    assert pred_line["action"] == "predict" and pred_line["model"]["id"] == bundle.id
+    assert pred_line["output"]["probabilities"][0] == pytest.approx(
+        dict(zip(bundle.classes, probs[0].tolist(), strict=True)))
+    assert expl_line["action"] == "explain" and expl_line["output"]["class"] == expl.class_name
+    assert expl_line["output"]["output"] == pytest.approx(expl.output)
+    assert audit.verify(log).ok

@@ -1,0 +1,65 @@
+"""Load: 1, 5 and 10 concurrent Chromium sessions on a real PreciMed server (Genomics page,
+upload → predict → explain), upload-to-waterfall latency p50/p95 and the server's memory.
+
+One server process serves every wave (models load once per process). Per wave the figure
+gives the p95 latency (``ours_ms``; target 3,000 ms for 10 sessions), with the single-session
+median of the same run as the baseline, the p50, and the server's RSS before (models loaded,
+no session), at peak and after the sessions are gone (the disconnected-session TTL is set to
+2 s here; Streamlit's default keeps a closed tab's session for 120 s).
+
+Usage::
+
+    python benchmarks/bench_load.py --json
+    python benchmarks/bench_load.py --sessions 1 5 10 20 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "load"))
+
+from _common import figure, report  # noqa: E402
+
+TTL_S = 2
+
+
+def main() -> int:
+    from load_helpers import load_wave, running_app
+
+    from precimed.samples import sample_files
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sessions", type=int, nargs="*", default=[1, 5, 10])
+    p.add_argument("--rounds", type=int, default=2, help="waves per session count")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    table = sample_files("breast-cytology-wdbc")[0]
+    results = {}
+    with running_app(session_ttl_s=TTL_S) as app:
+        for n in args.sessions:
+            rounds = max(args.rounds, 5) if n == 1 else args.rounds
+            results[n] = load_wave(app, table, n, TTL_S, rounds=rounds)
+    single = results[min(results)].p50 * 1000
+    figures: list[dict[str, Any]] = []
+    for n, r in results.items():
+        figures.append(figure(
+            f"{n} concurrent session(s): upload→explanation p95", r.p95 * 1000,
+            f"1 session, median (n={len(results[min(results)].latencies_s)})", single,
+            target_ms=3000.0 if n == 10 else None,
+            p50_ms=round(r.p50 * 1000, 1), samples=len(r.latencies_s),
+            first_render_p50_ms=round(sorted(r.first_render_s)[len(r.first_render_s) // 2] * 1000, 1),
+            rss_baseline_mb=round(r.baseline_mb, 1), rss_peak_mb=round(r.peak_mb, 1),
+            rss_after_mb=round(r.after_mb, 1),
+            rss_after_each_round_mb=[round(x, 1) for x in r.extra["rss_after_each_round_mb"]]))
+    report(figures, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
