@@ -29,7 +29,7 @@ browser:
 	fi
 	@$(CHROMIUM) --version
 
-test: install browser
+test: install browser lint
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -46,13 +46,16 @@ def fresh_app_url() -> Iterator[str]:
 def start_app() -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    # The server's output goes to an anonymous temporary file: a pipe nobody reads fills up
+    # after 64 KiB of log lines and then blocks the server mid-request.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
@@ -61,13 +64,15 @@ def start_app() -> Iterator[str]:
             time.sleep(0.3)
     else:
         proc.kill()
-        raise RuntimeError("streamlit did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
+        log.seek(0)
+        raise RuntimeError("streamlit did not start: " + log.read().decode(errors="replace")[-2000:])
     yield url
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture(scope="session")
