@@ -32,9 +32,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """Start the app on a free loopback port; yield its URL; stop it afterwards."""
-    yield from start_app()
+def app_url(browser: Any) -> Iterator[str]:
+    """Start the app on a free loopback port, warm it up, yield its URL; stop it afterwards.
+
+    The warm-up visits the home page and one prediction in a throw-away session, so that the
+    first test does not race the server's one-off work (TensorFlow import, model loading, the
+    switch to app.py's navigation) with its clicks.
+    """
+    for url in start_app():
+        context = browser.new_context(viewport={"width": 1400, "height": 1400})
+        warm = context.new_page()
+        warm.set_default_timeout(180_000)
+        warm.goto(url)
+        warm.get_by_text("Model catalogue").first.wait_for()
+        warm.goto(f"{url}/genomics")
+        warm.locator(".stPlotlyChart").first.wait_for()
+        context.close()
+        yield url
 
 
 @pytest.fixture

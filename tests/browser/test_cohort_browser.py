@@ -28,9 +28,9 @@ def test_upload_cohort_and_download_scores(page, app_url, tmp_path: Path) -> Non
     frame.to_csv(path, index=False)
 
     page.goto(f"{app_url}/cohort")
-    model = page.locator(".st-key-cohort_model")
+    model = page.locator('.st-key-cohort_model input[role="combobox"]')
     model.wait_for()
-    model.click()
+    model.click()  # the select itself: a click on its container may land on the label
     page.get_by_role("option", name="Breast mass cytology", exact=False).first.click()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
     page.locator(".st-key-risk_histogram .js-plotly-plot").wait_for(state="visible")
