@@ -10,6 +10,7 @@ explanation latency a user waits for: upload, validation, prediction, SHAP, rend
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import statistics
@@ -146,10 +147,18 @@ async def run_sessions(url: str, table: Path, n: int, *, timeout_ms: int = 120_0
             await browser.close()
 
 
+def run_async(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own. In a full test run the browser tests' sync
+    Playwright keeps an event loop running in the main thread, where ``asyncio.run`` refuses
+    to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def genomics_session(url: str, table: Path, model_label: str | None = None) -> float:
     """One session (synchronous); the upload-to-waterfall seconds."""
     del model_label  # the page's default tabular model is used
-    [result] = asyncio.run(run_sessions(url, table, 1))
+    [result] = run_async(run_sessions(url, table, 1))
     return result["upload_explain_s"]
 
 
@@ -226,4 +235,4 @@ def load_wave(app: App, table: Path, n: int, ttl_s: int, rounds: int = 1) -> Loa
     """After a warm-up session, ``rounds`` waves of ``n`` concurrent sessions. The baseline
     is the server's RSS with the models loaded and the warm-up session gone; ``after_mb`` the
     RSS once the waves' sessions are gone too."""
-    return asyncio.run(_measure(app, table, n, ttl_s, rounds))
+    return run_async(_measure(app, table, n, ttl_s, rounds))
