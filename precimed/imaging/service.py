@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed.dicom import load_path
+from precimed.dicom import ImageFrame, load_path
 from precimed.errors import PrecimedInputError
 from precimed.imaging.check import check_frame
 from precimed.imaging.explain import explain_image
@@ -31,6 +31,20 @@ from precimed.predict import decide
 
 if TYPE_CHECKING:
     from precimed.registry import Bundle
+
+
+def load_frame(path: str, frame: int) -> ImageFrame:
+    """Frame ``frame`` (0-based, across files and frames) of a .dcm, .zip or DICOMDIR.
+
+    Raises:
+        PrecimedInputError: no such frame. DicomInputError: unusable input.
+    """
+    result = load_path(path)
+    n = len(result.frames)
+    if not 0 <= frame < n:
+        raise PrecimedInputError(f"frame {frame} does not exist in {Path(path).name}",
+                                 expected=f"a frame between 0 and {n - 1}")
+    return result.frames[frame]
 
 
 def _require_image_model(bundle: Bundle) -> None:
@@ -80,12 +94,7 @@ def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | No
         DicomInputError: unusable input.
     """
     _require_image_model(bundle)
-    result = load_path(path)
-    n = len(result.frames)
-    if not 0 <= frame < n:
-        raise PrecimedInputError(f"frame {frame} does not exist in {Path(path).name}",
-                                 expected=f"a frame between 0 and {n - 1}")
-    fr = result.frames[frame]
+    fr = load_frame(path, frame)
     warnings = check_frame(bundle.card, fr)
     _warn(fr.label, warnings)
     expl = explain_image(bundle, frame_image(fr), class_name=class_name)

@@ -307,15 +307,10 @@ def occlusion_for_path(bundle: Bundle, path: str, *, frame: int = 0,
     """
     from pathlib import Path
 
-    from precimed.dicom import load_path
     from precimed.imaging import frame_image
+    from precimed.imaging.service import load_frame
 
-    result = load_path(path)
-    n = len(result.frames)
-    if not 0 <= frame < n:
-        raise PrecimedInputError(f"frame {frame} does not exist in {Path(path).name}",
-                                 expected=f"a frame between 0 and {n - 1}")
-    fr = result.frames[frame]
+    fr = load_frame(path, frame)
     image = frame_image(fr)
     out: dict[str, Any] = {"source": fr.label, "index": frame, "image_shape": list(image.shape[:2])}
     if box is not None:
