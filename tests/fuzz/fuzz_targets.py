@@ -381,19 +381,20 @@ def hostile_zip(draw: Any) -> bytes:
         st.one_of(st.sampled_from(dicom_seeds()), st.binary(max_size=200),
                   st.integers(0, 3 << 20).map(lambda n: b"\0" * n)),
         st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])), min_size=0, max_size=5))
+    links = draw(st.lists(st.booleans(), min_size=len(entries), max_size=len(entries)))
+    ops = draw(byte_ops()) if draw(st.booleans()) else []  # drawn up front: the build may fail
     buf = io.BytesIO()
     try:
         with zipfile.ZipFile(buf, "w") as zf:
-            for name, data, comp in entries:
+            for (name, data, comp), link in zip(entries, links, strict=True):
                 info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
                 info.compress_type = comp
-                if draw(st.integers(0, 9)) == 0:
+                if link:
                     info.create_system, info.external_attr = 3, 0o120777 << 16  # symlink
                 zf.writestr(info, data)
     except (ValueError, UnicodeEncodeError):
         return b"PK\x05\x06" + b"\0" * 18
-    data = buf.getvalue()
-    return mutate(data, draw(byte_ops())) if draw(st.booleans()) else data
+    return mutate(buf.getvalue(), ops) if ops else buf.getvalue()
 
 
 def target_dicom_zip() -> tuple[st.SearchStrategy[Any], Callable[[Any], None]]:
@@ -538,9 +539,19 @@ def run_atheris(name: str, runs: int) -> None:  # pragma: no cover - exercised b
             raise RuntimeError(str(exc)) from None
 
     seeds = tempfile.mkdtemp(prefix="precimed-fuzz-")
-    if name.startswith("dicom") or name == "bundle_zip":
-        for k, seed in enumerate(dicom_seeds()[:6]):
-            Path(seeds, f"seed{k}").write_bytes(seed)
+    starts: list[bytes] = []
+    if name == "dicom_file":
+        starts = list(dicom_seeds()[:6])
+    elif name in ("dicom_zip", "bundle_zip"):
+        starts = [_plain_zip([(f"s/IM{k}.dcm", d) for k, d in enumerate(dicom_seeds()[:2])]),
+                  _plain_zip([("model.keras", b"PK\x05\x06" + b"\0" * 18),
+                              ("card.json", json.dumps(cards()[0]).encode())])]
+    elif name == "card":
+        starts = [json.dumps(c).encode() for c in cards()]
+    elif name == "table_bytes":
+        starts = [b"\0" + t.encode() for t in sample_texts()]
+    for k, seed in enumerate(starts):
+        Path(seeds, f"seed{k}").write_bytes(seed)
     atheris.instrument_all()  # coverage feedback from every loaded module (the loaders included)
     # libFuzzer prints "Done N runs in S second(s)" at the end; a crash writes crash-* there.
     atheris.Setup([sys.argv[0], f"-runs={runs}", f"-artifact_prefix={seeds}/",

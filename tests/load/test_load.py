@@ -1,7 +1,10 @@
 """Load: concurrent Chromium sessions on a real server through upload → predict → explain on the
 Genomics page; latency percentiles, server memory during and after, one model per process.
 
-Small for CI (3 sessions, two rounds); ``benchmarks/bench_load.py`` runs 1, 5 and 10 sessions.
+Small for CI (3 sessions, one round); ``benchmarks/bench_load.py`` runs 1, 5 and 10 sessions in
+several rounds. Most of this test's time is Chromium's first render of each session (plotly.js
+parsing and software WebGL on a CPU-only machine); the server's part of an upload run is about
+0.2 s.
 """
 
 from __future__ import annotations
@@ -20,25 +23,24 @@ from precimed.samples import sample_files  # noqa: E402
 
 MODEL = "breast-cytology-wdbc"  # the page's default tabular model
 SESSIONS = 3
-TTL_S = 2
+TTL_S = 1
 
 
 @pytest.mark.browser
 def test_concurrent_sessions_latency_and_memory(capsys: pytest.CaptureFixture[str]) -> None:
     table = sample_files(MODEL)[0]
     with running_app(session_ttl_s=TTL_S) as app:
-        result = load_wave(app, table, SESSIONS, TTL_S, rounds=2)
+        result = load_wave(app, table, SESSIONS, TTL_S, rounds=1)
     with capsys.disabled():
-        print(f"\nload: {SESSIONS} sessions × 2 rounds: upload→explanation p50 {result.p50:.2f} s, "
+        print(f"\nload: {SESSIONS} concurrent sessions: upload→explanation p50 {result.p50:.2f} s, "
               f"p95 {result.p95:.2f} s; server RSS baseline {result.baseline_mb:.0f} MiB, "
               f"peak {result.peak_mb:.0f}, after {result.after_mb:.0f}")
-    assert len(result.latencies_s) == 2 * SESSIONS
+    assert len(result.latencies_s) == SESSIONS
     # Generous for a shared 2-core CI machine running Chromium too; the benchmark reports
     # the real figures against the 3 s target for 10 sessions.
     assert result.p95 < 15.0
-    rounds = result.extra["rss_after_each_round_mb"]
-    # Models are loaded once per process: a second round of sessions costs no new model.
-    assert rounds[1] - rounds[0] < 60, rounds
+    # A session costs its page state, not a model: the peak stays near the baseline.
+    assert result.peak_mb - result.baseline_mb < 150, (result.baseline_mb, result.peak_mb)
     # Memory returns near the baseline once the sessions are gone.
     assert result.after_mb - result.baseline_mb < 60, (result.baseline_mb, result.after_mb)
 
