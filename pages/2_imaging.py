@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import card_summary, model_banner, page_setup, pick_model, show_error
-from precimed.dicom import LoadResult, file_windows, load_bytes, render, window_choices
+from pages._ui import card_summary, load_dicom_once, model_banner, page_setup, pick_model, show_error
+from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import deidentify_bytes, metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.errors import PrecimedInputError
@@ -34,26 +34,10 @@ state = st.session_state
 
 def _load(key: tuple[str, str], data: bytes, name: str) -> LoadResult | None:
     """Decode once per upload/sample; sliders then reuse the decoded frames."""
-    cached = state.get("imaging_loaded")
-    if cached and cached["key"] == key:
-        if cached["error"]:
-            st.error(cached["error"])
-        return cached["result"]
-    result, error = None, None
-    try:
-        with st.spinner(f"Reading {name}…"):
-            result = load_bytes(data, name)
-    except PrecimedInputError as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - never a traceback on the page
-        error = f"{name}: could not be read ({type(exc).__name__}) (expected: a DICOM file or a .zip of them)"
-    state["imaging_loaded"] = {"key": key, "result": result, "error": error}
-    for k in ("imaging_explained", "imaging_predicted", "imaging_deid_cache"):
-        state.pop(k, None)
-    state.pop("imaging_frame", None)
-    state.pop("imaging_window_for", None)
-    if error:
-        st.error(error)
+    result: LoadResult | None = load_dicom_once(
+        "imaging_loaded", key, data, name,
+        clear=("imaging_explained", "imaging_predicted", "imaging_deid_cache", "imaging_frame",
+               "imaging_window_for"))
     return result
 
 

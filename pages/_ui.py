@@ -90,3 +90,35 @@ def show_error(exc: Exception) -> None:
     else:
         st.error(f"Internal error ({type(exc).__name__}). The rest of the page still works; "
                  "please report this with the steps that led to it.")
+
+
+def load_dicom_once(slot: str, key: object, data: bytes, name: str,
+                    clear: tuple[str, ...] = ()) -> Any:
+    """Decode an upload or sample once per ``key`` and keep it in ``st.session_state[slot]``.
+
+    Sliders and reruns then reuse the decoded frames; a new file drops the state named in
+    ``clear`` (results computed for the previous one). A bad file shows ``st.error`` (again on
+    every rerun) and returns None, never a traceback.
+    """
+    from precimed.dicom import load_bytes
+
+    state = st.session_state
+    cached = state.get(slot)
+    if cached and cached["key"] == key:
+        if cached["error"]:
+            st.error(cached["error"])
+        return cached["result"]
+    result, error = None, None
+    try:
+        with st.spinner(f"Reading {name}…"):
+            result = load_bytes(data, name)
+    except PrecimedInputError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page
+        error = f"{name}: could not be read ({type(exc).__name__}) (expected: a DICOM file or a .zip of them)"
+    state[slot] = {"key": key, "result": result, "error": error}
+    for k in clear:
+        state.pop(k, None)
+    if error:
+        st.error(error)
+    return result

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages._ui import show_error
-from precimed.dicom import LoadResult, load_bytes, render
-from precimed.errors import PrecimedInputError
+from pages._ui import load_dicom_once, show_error
+from precimed.dicom import LoadResult, render
 from precimed.plots import TOWARD
 from precimed.samples import sample_files
 from precimed.whatif.occlusion import FILLS, Box, grid_box
@@ -22,20 +21,7 @@ state = st.session_state
 
 
 def _load(key: str, data: bytes, name: str) -> LoadResult | None:
-    cached = state.get("wi_img_loaded")
-    if cached and cached["key"] == key:
-        if cached["error"]:
-            st.error(cached["error"])
-        return cached["result"]
-    result, error = None, None
-    try:
-        result = load_bytes(data, name)
-    except PrecimedInputError as exc:
-        error = str(exc)
-    state["wi_img_loaded"] = {"key": key, "result": result, "error": error}
-    state.pop("wi_img_maps", None)
-    if error:
-        st.error(error)
+    result: LoadResult | None = load_dicom_once("wi_img_loaded", key, data, name, clear=("wi_img_maps",))
     return result
 
 
