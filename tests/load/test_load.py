@@ -1,5 +1,7 @@
 """Load: concurrent Chromium sessions on a real server through upload → predict → explain on the
 Genomics page; latency percentiles, server memory during and after, one model per process.
+The uploads carry a PHI canary (patient names and IDs): afterwards neither the server's log nor
+any file written meanwhile may hold it, and the audit log the server kept must verify.
 
 Small for CI (3 sessions, one round); ``benchmarks/bench_load.py`` runs 1, 5 and 10 sessions in
 several rounds. Most of this test's time is Chromium's first render of each session (plotly.js
@@ -9,14 +11,19 @@ parsing and software WebGL on a CPU-only machine); the server's part of an uploa
 
 from __future__ import annotations
 
+import json
+import secrets
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "privacy"))
 
+import phi_scan  # noqa: E402
 from load_helpers import load_wave, running_app  # noqa: E402
 
 from precimed.samples import sample_files  # noqa: E402
@@ -26,10 +33,25 @@ SESSIONS = 3
 TTL_S = 1
 
 
+def _canary_table(folder: Path, token: str) -> Path:
+    from precimed.tabular.io import read_table
+
+    frame = read_table(sample_files(MODEL)[0])
+    frame.insert(0, "patient_name", [f"CANARY{token}^PAT{k}" for k in range(len(frame))])
+    frame.insert(0, "patient_id", [f"CNRY-{token}-{k}" for k in range(len(frame))])
+    path = folder / "patients.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.browser
-def test_concurrent_sessions_latency_and_memory(capsys: pytest.CaptureFixture[str]) -> None:
-    table = sample_files(MODEL)[0]
-    with running_app(session_ttl_s=TTL_S) as app:
+def test_concurrent_sessions_latency_memory_and_no_trace(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    token = secrets.token_hex(6).upper()
+    table = _canary_table(tmp_path, token)
+    log, audit_log = tmp_path / "server.log", tmp_path / "audit.jsonl"
+    since = time.time() - 1
+    with running_app(session_ttl_s=TTL_S, log=log, env={"PRECIMED_AUDIT_LOG": str(audit_log)}) as app:
         result = load_wave(app, table, SESSIONS, TTL_S, rounds=1)
     with capsys.disabled():
         print(f"\nload: {SESSIONS} concurrent sessions: upload→explanation p50 {result.p50:.2f} s, "
@@ -43,6 +65,17 @@ def test_concurrent_sessions_latency_and_memory(capsys: pytest.CaptureFixture[st
     assert result.peak_mb - result.baseline_mb < 150, (result.baseline_mb, result.peak_mb)
     # Memory returns near the baseline once the sessions are gone.
     assert result.after_mb - result.baseline_mb < 60, (result.baseline_mb, result.after_mb)
+    # No trace of the patients: not in the server's log, not in any file written meanwhile.
+    assert log.is_file()
+    found = phi_scan.leaks(token, since, {table})
+    assert not found, f"the canary leaked into {found}"
+    # The server kept one audit chain across the concurrent sessions, without identifiers.
+    from precimed import audit
+
+    assert audit.verify(audit_log).ok
+    lines = [json.loads(x) for x in audit_log.read_text().splitlines()]
+    assert sum(x["action"] == "explain" for x in lines) >= SESSIONS
+    assert {x["who"] for x in lines} == {"anonymous"}
 
 
 def test_models_are_loaded_once_per_process() -> None:
