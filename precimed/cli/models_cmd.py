@@ -19,5 +19,6 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _text(cards: list[dict[str, Any]]) -> str:
-    lines = [f"{c['id']:<32} {c['version']:<8} {c['modality']:<8} {c['name']}" for c in cards]
+    lines = [f"{c['id']:<32} {c['version']:<8} {c['modality']:<8} {c['name']}"
+             + (" [user-supplied]" if c.get("user_supplied") else "") for c in cards]
     return "\n".join(lines) or "no models installed"

@@ -120,6 +120,9 @@ def test_good_bundle_installs_marked_user_supplied_and_predicts(user_dir: Path, 
         import_bundle_bytes(zpath.read_bytes(), "bundle.zip")
     assert import_bundle_bytes(zpath.read_bytes(), "bundle.zip", replace=True).replaced is True
     assert sorted(p.name for p in user_dir.iterdir()) == [NEW_ID]
+    from precimed.cli.models_cmd import _text
+
+    assert f"{NEW_ID}" in _text([bundle.card]) and "[user-supplied]" in _text([bundle.card])
 
 
 @pytest.mark.parametrize("kind, message", [
