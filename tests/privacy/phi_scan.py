@@ -36,7 +36,8 @@ def holds_token(data: bytes, token: str, depth: int = 0) -> bool:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 return any(holds_token(zf.read(i)[:MAX_SCAN_BYTES], token, depth + 1)
                            for i in zf.infolist() if i.file_size <= MAX_SCAN_BYTES)
-        except (zipfile.BadZipFile, OSError, ValueError, zlib.error, NotImplementedError):
+        # EOFError: a zip another process is still writing (its raw bytes were searched above)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError):
             return False
     if data[:2] == b"\x1f\x8b":
         try:
