@@ -1,11 +1,16 @@
 """Load: 1, 5 and 10 concurrent Chromium sessions on a real PreciMed server (Genomics page,
-upload → predict → explain), upload-to-waterfall latency p50/p95 and the server's memory.
+upload → predict → explain), latency p50/p95 and the server's memory.
 
-One server process serves every wave (models load once per process). Per wave the figure
-gives the p95 latency (``ours_ms``; target 3,000 ms for 10 sessions), with the single-session
-median of the same run as the baseline, the p50, and the server's RSS before (models loaded,
-no session), at peak and after the sessions are gone (the disconnected-session TTL is set to
-2 s here; Streamlit's default keeps a closed tab's session for 120 s).
+One server process serves every wave (models load once per process). Two latencies per wave:
+- server: from the upload (browser clock) to the server's audit-log line for that session's
+  explanation (each session uploads a slightly different table, found by its input
+  fingerprint): what the server needs, whatever the client;
+- browser: upload until the new SHAP waterfall is drawn, which on a 2-core machine also pays
+  for Chromium rendering every session's charts beside the server.
+``ours_ms`` is the p95 (target 3,000 ms for 10 sessions), the baseline the single-session
+median of the same run. The browser figures also give the server's RSS before (models loaded,
+no session), at peak and after the sessions are gone (the disconnected-session TTL is 2 s
+here; Streamlit's default keeps a closed tab's session for 120 s).
 
 Usage::
 
@@ -39,17 +44,33 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2, help="waves per session count")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    table = sample_files("breast-cytology-wdbc")[0]
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="precimed-bench-load-"))
+    table = folder / "patients.csv"
+    shutil.copy(sample_files("breast-cytology-wdbc")[0], table)
+    audit_log = folder / "audit.jsonl"
     results = {}
-    with running_app(session_ttl_s=TTL_S) as app:
+    with running_app(session_ttl_s=TTL_S, env={"PRECIMED_AUDIT_LOG": str(audit_log)}) as app:
         for n in args.sessions:
             rounds = max(args.rounds, 5) if n == 1 else args.rounds
-            results[n] = load_wave(app, table, n, TTL_S, rounds=rounds)
+            results[n] = load_wave(app, table, n, TTL_S, rounds=rounds, audit_log=audit_log)
+    shutil.rmtree(folder, ignore_errors=True)
+    from load_helpers import percentile
+
     single = results[min(results)].p50 * 1000
+    single_server = percentile(results[min(results)].extra["server_latencies_s"], 50) * 1000
     figures: list[dict[str, Any]] = []
     for n, r in results.items():
+        server = r.extra["server_latencies_s"]
         figures.append(figure(
-            f"{n} concurrent session(s): upload→explanation p95", r.p95 * 1000,
+            f"{n} concurrent session(s): server upload→explanation p95", percentile(server, 95) * 1000,
+            "1 session, server median", single_server,
+            target_ms=3000.0 if n == 10 else None,
+            p50_ms=round(percentile(server, 50) * 1000, 1), samples=len(server)))
+        figures.append(figure(
+            f"{n} concurrent session(s): browser upload→waterfall p95", r.p95 * 1000,
             f"1 session, median (n={len(results[min(results)].latencies_s)})", single,
             target_ms=3000.0 if n == 10 else None,
             p50_ms=round(r.p50 * 1000, 1), samples=len(r.latencies_s),

@@ -110,7 +110,7 @@ class PeakRss:
         self._thread.join()
 
 
-async def _session(browser: Any, url: str, table: Path, timeout_ms: int) -> dict[str, float]:
+async def _session(browser: Any, url: str, table: Path, timeout_ms: int) -> dict[str, Any]:
     context = await browser.new_context(viewport={"width": 1400, "height": 2000})
     try:
         page = await context.new_page()
@@ -121,13 +121,13 @@ async def _session(browser: Any, url: str, table: Path, timeout_ms: int) -> dict
         first = time.perf_counter() - start
         await page.get_by_text("Upload", exact=True).click()
         await page.locator(WATERFALL).first.wait_for(state="detached")
-        start = time.perf_counter()
+        start, wall = time.perf_counter(), time.time()
         await page.locator(UPLOADER).set_input_files(str(table))
         await page.locator(WATERFALL).first.wait_for(state="visible")
         upload = time.perf_counter() - start
         text = await page.locator('[data-testid="stMetricValue"]').first.inner_text()
         assert text.endswith("%"), text
-        return {"first_render_s": first, "upload_explain_s": upload}
+        return {"first_render_s": first, "upload_explain_s": upload, "upload_wall": wall}
     finally:
         await context.close()
 
@@ -160,6 +160,53 @@ def genomics_session(url: str, table: Path, model_label: str | None = None) -> f
     del model_label  # the page's default tabular model is used
     [result] = run_async(run_sessions(url, table, 1))
     return result["upload_explain_s"]
+
+
+def session_tables(table: Path, n: int, folder: Path) -> list[Path]:
+    """``n`` copies of ``table`` whose first rows differ slightly (distinct model inputs), so
+    that each session's explanation can be found in the audit log by its input fingerprint."""
+    import pandas as pd
+
+    frame = pd.read_csv(table)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])][0]
+    out = []
+    for k in range(n):
+        copy = frame.copy()
+        copy.loc[0, numeric] = copy.loc[0, numeric] * (1 + 1e-4 * (k + 1))
+        path = folder / f"session{k:03d}.csv"
+        copy.to_csv(path, index=False)
+        out.append(path)
+    return out
+
+
+def explained_fingerprint(table: Path, model: str) -> str:
+    """The audit fingerprint of the Genomics page's default explanation (row 0) of ``table``."""
+    from precimed import audit
+    from precimed.registry import get_bundle
+    from precimed.tabular.io import read_table
+    from precimed.tabular.validate import encode, validate_table
+
+    card = get_bundle(model).card
+    frame = validate_table(read_table(table), card).frame
+    return audit.fingerprint(encode(frame.iloc[[0]], card))
+
+
+def server_latencies(audit_log: Path, starts: dict[str, float]) -> list[float]:
+    """Seconds from each upload (browser clock) to the server's audit line for its explanation
+    (same machine, same clock): the server's upload → validate → predict → explain time,
+    without the browser's rendering."""
+    import json
+    from datetime import datetime
+
+    done: dict[str, float] = {}
+    for line in audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        fp = entry["input"]["fingerprint"]
+        if entry["action"] == "explain" and fp in starts and fp not in done:
+            when = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+            if when >= starts[fp]:
+                done[fp] = when - starts[fp]
+    return [done[fp] for fp in starts if fp in done]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,9 +252,15 @@ async def _settle(browser: Any, app: App, ttl_s: int) -> float:
     return rss_mb(app.pid)
 
 
-async def _measure(app: App, table: Path, n: int, ttl_s: int, rounds: int) -> LoadResult:
+async def _measure(app: App, table: Path, n: int, ttl_s: int, rounds: int,
+                   audit_log: Path | None, model: str) -> LoadResult:
+    import tempfile
+
     from playwright.async_api import async_playwright
 
+    folder = Path(tempfile.mkdtemp(prefix="sessions-", dir=table.parent))  # the user's files
+    tables = session_tables(table, n * rounds, folder) if audit_log else [table] * (n * rounds)
+    prints = {t: explained_fingerprint(t, model) for t in tables} if audit_log else {}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                            headless=True)
@@ -217,22 +270,32 @@ async def _measure(app: App, table: Path, n: int, ttl_s: int, rounds: int) -> Lo
             latencies: list[float] = []
             firsts: list[float] = []
             waves: list[float] = []
+            starts: dict[str, float] = {}
             with PeakRss(app.pid) as peak:
-                for _ in range(rounds):
-                    got = await asyncio.gather(*(_session(browser, app.url, table, 180_000)
-                                                 for _ in range(n)))
-                    latencies += [r["upload_explain_s"] for r in got]
-                    firsts += [r["first_render_s"] for r in got]
+                for r in range(rounds):
+                    mine = tables[r * n:(r + 1) * n]
+                    got = await asyncio.gather(*(_session(browser, app.url, t, 180_000)
+                                                 for t in mine))
+                    latencies += [g["upload_explain_s"] for g in got]
+                    firsts += [g["first_render_s"] for g in got]
+                    if audit_log:
+                        starts.update({prints[t]: g["upload_wall"]
+                                       for t, g in zip(mine, got, strict=True)})
                     waves.append(rss_mb(app.pid))
             after = await _settle(browser, app, ttl_s)
         finally:
             await browser.close()
-    return LoadResult(n, latencies, firsts, baseline, peak.peak, after,
-                      extra={"rss_after_each_round_mb": waves})
+    extra: dict[str, Any] = {"rss_after_each_round_mb": waves}
+    if audit_log:
+        extra["server_latencies_s"] = server_latencies(audit_log, starts)
+    return LoadResult(n, latencies, firsts, baseline, peak.peak, after, extra=extra)
 
 
-def load_wave(app: App, table: Path, n: int, ttl_s: int, rounds: int = 1) -> LoadResult:
+def load_wave(app: App, table: Path, n: int, ttl_s: int, rounds: int = 1, *,
+              audit_log: Path | None = None, model: str = "breast-cytology-wdbc") -> LoadResult:
     """After a warm-up session, ``rounds`` waves of ``n`` concurrent sessions. The baseline
     is the server's RSS with the models loaded and the warm-up session gone; ``after_mb`` the
-    RSS once the waves' sessions are gone too."""
-    return run_async(_measure(app, table, n, ttl_s, rounds))
+    RSS once the waves' sessions are gone too. With the server's ``audit_log`` (it must run
+    with ``PRECIMED_AUDIT_LOG``), ``extra["server_latencies_s"]`` has each upload's server-side
+    time to its explanation."""
+    return run_async(_measure(app, table, n, ttl_s, rounds, audit_log, model))
