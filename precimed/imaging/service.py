@@ -58,6 +58,19 @@ def _warn(source: str, warnings: list[str]) -> None:
         print(f"warning: {source}: {w}", file=sys.stderr)
 
 
+def score_frames(bundle: Bundle, frames: list[ImageFrame], *,
+                 allow_out_of_scope: bool = False) -> list[dict[str, Any]]:
+    """One object per frame: ``source``, ``index``, ``probabilities``, ``prediction``,
+    ``warnings`` (the one scoring path for images: files, PACS series)."""
+    classes = bundle.classes
+    probs = predict_model_inputs(bundle, np.stack([frame_input(bundle, f) for f in frames]))
+    picks = decide(probs, bundle.card)
+    return [{"source": fr.label, "index": i,
+             "probabilities": {c: float(probs[i, j]) for j, c in enumerate(classes)},
+             "prediction": classes[int(picks[i])], "warnings": check_frame(bundle.card, fr)}
+            for i, fr in enumerate(frames)]
+
+
 def predict_path(bundle: Bundle, path: str) -> list[dict[str, Any]]:
     """One object per image or frame: ``source``, ``index``, ``probabilities``, ``prediction``,
     ``warnings``; files that failed (inside a zip) as ``{"source", "error"}``.
@@ -67,17 +80,9 @@ def predict_path(bundle: Bundle, path: str) -> list[dict[str, Any]]:
     """
     _require_image_model(bundle)
     result = load_path(path)
-    classes = bundle.classes
-    batch = np.stack([frame_input(bundle, f) for f in result.frames])
-    probs = predict_model_inputs(bundle, batch)
-    picks = decide(probs, bundle.card)
-    rows: list[dict[str, Any]] = []
-    for i, fr in enumerate(result.frames):
-        warnings = check_frame(bundle.card, fr)
-        _warn(fr.label, warnings)
-        rows.append({"source": fr.label, "index": i,
-                     "probabilities": {c: float(probs[i, j]) for j, c in enumerate(classes)},
-                     "prediction": classes[int(picks[i])], "warnings": warnings})
+    rows = score_frames(bundle, result.frames)
+    for row in rows:
+        _warn(row["source"], row["warnings"])
     for err in result.errors:
         rows.append({"source": err.source, "error": err.reason})
     return rows
