@@ -181,7 +181,7 @@ def structured_report(source: Any, result: ModelResult, *, series_uid: str | Non
 
     _check_source(source)
     algorithm = AlgorithmIdentification(
-        name=result.model_name[:64], version=result.model_version[:64],
+        name=result.model_name[:1024], version=result.model_version[:1024],  # TEXT (PS3.5 6.2)
         parameters=[f"model id {result.model_id}", f"weights SHA-256 {result.weights_sha256}"],
         manufacturer=MANUFACTURER)
     unit = CodedConcept(value="1", scheme_designator="UCUM", meaning="no units")

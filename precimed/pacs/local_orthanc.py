@@ -90,6 +90,18 @@ class LocalOrthanc:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return bytes(resp.read())
 
+    def upload(self, data: bytes) -> None:
+        """Store one DICOM file through Orthanc's own REST API (``POST /instances``).
+
+        For test set-up: Orthanc 1.10's STOW-RS refuses some files that start a new study
+        ("Missing a mandatory tag"; the lesion sample, as GDCM wrote it) that this takes.
+        """
+        req = urllib.request.Request(self.rest + "/instances", data=data, method="POST",
+                                     headers={"Authorization": self._auth_header(),
+                                              "Content-Type": "application/dicom"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+
     def _wait(self, startup_s: float) -> None:
         deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:
