@@ -21,42 +21,8 @@ from precimed.evaluation.bootstrap import _r
 
 REFERENCE_ID = "relapse-score-wang2005"
 
-# Desmedt et al., Clin Cancer Res 2007;13:3207 (TRANSBIG, the 76-gene signature), as quoted in
-# ../shared/anchors/README.md; sensitivity/specificity are Wang 2005's own test set.
-DESMEDT_2007: dict[str, Any] = {
-    "citation": "Desmedt C et al. Clin Cancer Res 2007;13:3207-14 (76-gene signature on TRANSBIG); "
-                "sensitivity/specificity: Wang Y et al. Lancet 2005;365:671-9, own test set",
-    "groups": [
-        {"group": "good signature (low risk)", "dmfs_5y": {"value": 0.98, "ci95": [0.88, 1.0]},
-         "dmfs_10y": {"value": 0.94, "ci95": [0.83, 0.98]}},
-        {"group": "poor signature (high risk)", "dmfs_5y": {"value": 0.76, "ci95": [0.68, 0.82]},
-         "dmfs_10y": {"value": 0.73, "ci95": [0.65, 0.79]}},
-    ],
-    "hazard_ratio": {"value": 13.58, "ci95": [1.85, 99.63],
-                     "adjusted_for": ["Adjuvant! Online risk"], "horizon_days": 1826.25},
-    "sensitivity": {"value": 0.93}, "specificity": {"value": 0.48},
-}
-
-# The published score on these 198 patients, as measured in ../shared/anchors/README.md; used
-# only when the reference bundle's own card is not installed.
-REFERENCE_ON_THESE_DATA: dict[str, Any] = {
-    "model": REFERENCE_ID, "source": "shared/anchors/README.md (measured on the same 198 patients)",
-    "groups": [
-        {"group": "low risk", "n": 38, "dmfs_5y": {"value": 0.974, "ci95": [0.828, 0.996]},
-         "dmfs_10y": {"value": 0.945, "ci95": [0.797, 0.986]}},
-        {"group": "high risk", "n": 160, "dmfs_5y": {"value": 0.786, "ci95": [0.713, 0.842]},
-         "dmfs_10y": {"value": 0.75, "ci95": [0.674, 0.811]}},
-    ],
-    "hazard_ratio": {"unadjusted": {"value": 8.66, "ci95": [1.19, 63.3]},
-                     "adjusted": {"value": 6.43, "ci95": [0.87, 47.8],
-                                  "adjusted_for": ["age", "size", "grade", "er"]}},
-    "sensitivity": {"value": 0.97}, "specificity": {"value": 0.23},
-    "auroc_5y": {"value": 0.718, "ci95": [0.633, 0.8]},
-}
-
-
-def reference_figures(models_dir: Any = None) -> dict[str, Any]:
-    """The reference score's survival figures: from its bundle's card if installed, else the anchors'."""
+def reference_figures(models_dir: Any = None) -> dict[str, Any] | None:
+    """The published score's survival figures on the same patients, from its bundle's card."""
     from precimed.registry import REPO_MODELS_DIR
 
     path = (models_dir or REPO_MODELS_DIR) / REFERENCE_ID / "card.json"
@@ -68,7 +34,7 @@ def reference_figures(models_dir: Any = None) -> dict[str, Any]:
             for g in out.get("groups", []):
                 g.pop("curve", None)
             return {"model": REFERENCE_ID, "source": f"the {REFERENCE_ID} bundle's card", **out}
-    return dict(REFERENCE_ON_THESE_DATA)
+    return None
 
 
 def ipcw_auroc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizon: float) -> float:
@@ -94,6 +60,7 @@ def survival_block(card: dict[str, Any], y01: np.ndarray, probs: np.ndarray, cv:
     from sklearn.metrics import roc_auc_score
 
     from precimed.evaluation.survival import survival_summary
+    from precimed.training.wang2005 import PAPER
 
     pos = card["classes"].index(card["positive_class"])
     p_rows = probs.mean(axis=0)[:, 1]
@@ -112,7 +79,7 @@ def survival_block(card: dict[str, Any], y01: np.ndarray, probs: np.ndarray, cv:
     source = ("out-of-fold predictions: the labelled patients' averaged over the CV repeats, "
               f"the {len(p_extra)} label-excluded patients' averaged over all fold models (none "
               f"trained on them); high risk when P({card['positive_class']}) ≥ {threshold}")
-    out = survival_summary(time, event, high, covariates=clinical, paper=DESMEDT_2007, source=source)
+    out = survival_summary(time, event, high, covariates=clinical, paper=PAPER, source=source)
     horizon = float(surv.get("horizon_days", 1826.25))
     auroc_labelled = float(roc_auc_score(y01, p_rows))
     ipcw = ipcw_auroc(time, event, risk, horizon)
@@ -132,5 +99,7 @@ def survival_block(card: dict[str, Any], y01: np.ndarray, probs: np.ndarray, cv:
                       f"(difference {auroc_labelled - ipcw:+.3f}; both on repeat-averaged "
                       "out-of-fold predictions)."),
     }
-    out["reference"] = reference_figures()
+    reference = reference_figures()
+    if reference is not None:
+        out["reference"] = reference
     return out

@@ -130,8 +130,9 @@ def survival_table(card: dict[str, Any]) -> pd.DataFrame | None:
     for label, src in sources:
         low, high = _group_cols(src.get("groups", []))
         hr = src.get("hazard_ratio", {})
-        unadj = hr.get("unadjusted") if "unadjusted" in hr else (None if "adjusted_for" in hr else hr)
-        adj = hr.get("adjusted") if "unadjusted" in hr else (hr if "adjusted_for" in hr else None)
+        unadj, adj = hr.get("unadjusted"), hr.get("adjusted")
+        if unadj is None and adj is None and "value" in hr:
+            unadj, adj = (None, hr) if hr.get("adjusted_for") else (hr, None)
         adj_for = ", ".join((adj or {}).get("adjusted_for", []))
         rows.append({
             "source": label,
