@@ -100,6 +100,9 @@ def report_for_row(bundle: Bundle, table: ValidatedTable, row: int, *, identifie
     [explanation] = explain_rows(bundle, table, [row], class_name=class_name)
     probs = predict_proba(bundle, encode(table.frame.iloc[[row]], bundle.card))[0]
     flags = [i.message for i in table.issues if i.row == row and not i.blocks_row]
+    from precimed.evaluation import subgroup_caveats
+
+    flags += subgroup_caveats(bundle.card, table.frame.iloc[row].to_dict())  # weaker subgroups
     probabilities = {c: float(p) for c, p in zip(bundle.classes, probs, strict=True)}
     return build_report(bundle.card, identifier=identifier, probabilities=probabilities,
                         explanation=explanation, fmt=fmt, when=when, warnings=flags, key=key)
