@@ -126,7 +126,7 @@ with right:
                + f". Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
 
 
-show_reference(bundle, raw, row)  # the published reference beside the network, if its card pairs one
+show_reference(bundle, raw, row, pred.probabilities)  # the published reference, if a card pairs one
 
 
 def _report_pdf() -> bytes:

@@ -13,14 +13,14 @@ from precimed.compare import compare_row, reference_for
 from precimed.registry import Bundle
 
 
-def show_reference(bundle: Bundle, raw: pd.DataFrame, row: int) -> None:
+def show_reference(bundle: Bundle, raw: pd.DataFrame, row: int, probabilities: dict[str, float]) -> None:
     """Both calls side by side and one sentence on whether they agree (nothing if no pairing)."""
     reference = reference_for(bundle.card, cached_bundles())
     if reference is None:
         return
     st.subheader("Network and published reference")
     try:
-        result = compare_row(bundle, reference, raw, row)
+        result = compare_row(bundle, reference, raw, row, network_probabilities=probabilities)
     except Exception as exc:  # noqa: BLE001 - shown without a traceback; the page goes on
         show_error(exc)
         return

@@ -104,8 +104,12 @@ def compare_calls(network: Call, reference: Call, subject: str = "patient") -> C
     return Comparison(network, reference, network.high_risk == reference.high_risk, message)
 
 
-def compare_row(network: Bundle, reference: Bundle, raw: pd.DataFrame, row: int) -> Comparison:
+def compare_row(network: Bundle, reference: Bundle, raw: pd.DataFrame, row: int,
+                network_probabilities: dict[str, float] | None = None) -> Comparison:
     """Score row ``row`` of an uploaded table with both models and compare their calls.
+
+    ``network_probabilities``: the network's result for this row if already computed (the page
+    has it), so that only the reference is run.
 
     Raises:
         PrecimedInputError: the reference cannot score this table or row (missing columns, a bad
@@ -119,6 +123,9 @@ def compare_row(network: Bundle, reference: Bundle, raw: pd.DataFrame, row: int)
     one = raw.iloc[[row]].reset_index(drop=True)  # only this row is scored (and audited)
     calls: list[Call] = []
     for bundle in (network, reference):
+        if bundle is network and network_probabilities is not None:
+            calls.append(call_for(network.card, network_probabilities))
+            continue
         try:
             table = validate_table(one, bundle.card)
         except PrecimedInputError as exc:

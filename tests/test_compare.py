@@ -43,6 +43,11 @@ def test_compare_rows_of_the_shared_sample_file() -> None:
     first = compare_row(net, ref, raw, 0)  # a metastasis within 5 years; both flag it
     assert first.agree and first.message.startswith("Both call this patient high risk")
     assert first.reference.score == pytest.approx(28.5, abs=0.1)
+    from precimed.predict import predict_table
+    from precimed.tabular.validate import validate_table
+
+    probs = predict_table(net, validate_table(raw, net.card))[3].probabilities
+    assert compare_row(net, ref, raw, 3, network_probabilities=probs).message == compare_row(net, ref, raw, 3).message
     fourth = compare_row(net, ref, raw, 3)  # metastasis-free: the network clears it, the score does not
     assert not fourth.agree and fourth.message.startswith("They disagree: the network calls this patient low risk")
     with pytest.raises(PrecimedInputError, match="Breast cancer 5-year distant metastasis cannot score row 0: "
