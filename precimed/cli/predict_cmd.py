@@ -32,10 +32,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = [p.to_json() for p in predict_table(bundle, table)]
     from precimed.evaluation import subgroup_caveats
 
-    for r in rows:  # a row in a subgroup where the model is weaker says so beside its prediction
-        lines = [] if "error" in r else subgroup_caveats(bundle.card, table.frame.iloc[r["row"]].to_dict())
-        if lines:
-            r.setdefault("warnings", []).extend(lines)
+    for r in rows:  # extrapolated / imputed inputs and weaker subgroups, next to the prediction
+        if "error" in r:
+            continue
+        flags = table.row_warnings(r["row"]) + subgroup_caveats(bundle.card, table.frame.iloc[r["row"]].to_dict())
+        if flags:
+            r["warnings"] = flags
     return rows
 
 
@@ -49,5 +51,5 @@ def _text(rows: list[dict[str, Any]]) -> str:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
             flag = " [OUT OF SCOPE]" if r.get("out_of_scope") else ""
             out.append(f"{key}: {r['prediction']} ({probs}){flag}")
-            out.extend(f"  warning: {w}" for w in r.get("warnings", []))
+            out += [f"  ⚠ {w}" for w in r.get("warnings", [])]
     return "\n".join(out)
