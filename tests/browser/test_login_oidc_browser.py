@@ -134,7 +134,7 @@ def _sign_in(page: Any, url: str, who: str) -> float:
     page.get_by_role("button", name="Sign-in").click()
     page.get_by_role("button", name="Continue").click()  # consent
     page.get_by_text(f"Signed in as {who}").wait_for()
-    assert page.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2])
+    assert page.url.startswith(url)
     return time.perf_counter() - t0
 
 
@@ -147,7 +147,7 @@ def test_anonymous_then_sign_in_predict_audit_admin_sign_out(browser: Any, login
     page.get_by_text(REFUSAL).wait_for()
     page.get_by_role("button", name="Log in").wait_for()
     assert page.get_by_text("Import a model bundle").count() == 0
-    took = _sign_in(page, f"{login.app}/genomics", "ana@example.org")
+    took = _sign_in(page, login.app, "ana@example.org")
     print(f"\nOIDC sign-in through the provider: {took:.1f} s (servers up in "
           f"{login.started_s:.1f} s)")
     page.goto(f"{login.app}/genomics")
@@ -183,7 +183,7 @@ def test_non_admin_then_expired_and_forged_sessions(browser: Any, login: Login) 
     context = _context(browser)
     page = context.new_page()
     page.set_default_timeout(180_000)
-    _sign_in(page, f"{login.app}/admin", "bob@example.org")
+    _sign_in(page, login.app, "bob@example.org")
     page.goto(f"{login.app}/admin")
     page.get_by_text("Administrators only: your account is not in [precimed] admins").wait_for()
     assert page.get_by_text("Import a model bundle").count() == 0
