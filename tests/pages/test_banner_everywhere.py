@@ -46,9 +46,21 @@ def _cohort(at: AppTest) -> None:
     at.checkbox(key="cohort_explain").uncheck().run()
 
 
-# page → how to reach a prediction from its defaults, and what shows one
+def _genomic_with_reference(at: AppTest) -> None:
+    at.selectbox(key="tabular_model").set_value("breast-metastasis-gse7390").run()
+    assert any(m.label.startswith("Reference:") for m in at.metric), "no reference comparison"
+
+
+def _reference_score(at: AppTest) -> None:
+    at.selectbox(key="tabular_model").set_value("relapse-score-wang2005").run()
+
+
+# page → how to reach a prediction from its defaults, and what shows one (the PACS source of
+# the Imaging page is checked in tests/pacs/test_banner_pacs.py, beside its Orthanc fixture)
 RECIPES: dict[str, tuple[Callable[[AppTest], None] | None, str]] = {
     "1_genomics.py": (None, "metric"),
+    "1_genomics.py+reference": (_genomic_with_reference, "metric"),
+    "1_genomics.py+reference-score": (_reference_score, "metric"),
     "2_imaging.py": (None, "metric"),
     "3_what_if.py": (None, "plotly_chart"),
     "4_cohort.py": (_cohort, "plotly_chart"),
@@ -60,9 +72,9 @@ def _shows_prediction(at: AppTest) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", sorted(set(PAGES) | set(RECIPES)))
 def test_every_page_with_a_prediction_shows_the_banner(page: str, cards_say_false: None) -> None:
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=180)
+    at = AppTest.from_file(str(ROOT / "pages" / page.split("+")[0]), default_timeout=180)
     at.run()
     drive, shown_by = RECIPES.get(page, (None, ""))
     if drive is not None:
