@@ -33,7 +33,7 @@ HEAD_BYTES = 64 * 1024
 MAX_CHUNK_TEXT_BYTES = 256 * 1024 * 1024
 # Parquet read buffer: without one (pyarrow's default), reading any part of a column chunk reads
 # the whole chunk, so a 10^6-row single-row-group file cost GBs whatever the batch size.
-PARQUET_BUFFER = 1 << 20
+PARQUET_BUFFER = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class CohortSource:
         schema = self._parquet().schema_arrow
         text = [f.name for f in schema if any(k(f.type) for k in kinds)
                 or (pa.types.is_dictionary(f.type) and any(k(f.type.value_type) for k in kinds))]
-        for batch in self._parquet(read_dictionary=text).iter_batches(batch_size=rows,
+        for batch in self._parquet(read_dictionary=text or None).iter_batches(batch_size=rows,
                                                                       use_threads=False):
             if not batch.num_rows:
                 continue
