@@ -14,7 +14,7 @@ user; empty or absent: none): the rule is :mod:`precimed.access`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,12 @@ def _sign_in_screen() -> None:
                          "Authlib (pip install 'precimed[auth]') and check [auth] in secrets.toml.")
 
 
-def require_login() -> None:
+def require_login(url_paths: Sequence[str] = ()) -> None:
     """The gate: returns when the app may be shown, else renders the sign-in screen and stops.
+
+    Args:
+        url_paths: the app's page paths (``genomics``, ``admin``, ...): each is served the
+            sign-in screen too, so a deep link shows it, not "page not found" over it.
 
     Also tells the audit log who is acting in this script run.
     """
@@ -84,8 +88,10 @@ def require_login() -> None:
     if who is None:
         # A navigation with only the sign-in screen: every URL lands on it, and Streamlit's
         # legacy pages/ router is switched off for the process.
-        st.navigation([st.Page(_sign_in_screen, title="Sign in", url_path="login", default=True)],
-                      position="hidden").run()
+        screens = [st.Page(_sign_in_screen, title="Sign in", url_path="login", default=True)]
+        screens += [st.Page(_sign_in_screen, title="Sign in", url_path=u)
+                    for u in dict.fromkeys(url_paths) if u and u != "login"]
+        st.navigation(screens, position="hidden").run()
         st.stop()
     with st.sidebar:
         st.caption(f"Signed in as **{who}**")

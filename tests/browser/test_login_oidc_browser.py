@@ -134,7 +134,7 @@ def _sign_in(page: Any, url: str, who: str) -> float:
     page.get_by_role("button", name="Sign-in").click()
     page.get_by_role("button", name="Continue").click()  # consent
     page.get_by_text(f"Signed in as {who}").wait_for()
-    assert page.url.startswith(url)
+    assert page.url.startswith("/".join(url.split("/")[:3]))
     return time.perf_counter() - t0
 
 
@@ -147,7 +147,7 @@ def test_anonymous_then_sign_in_predict_audit_admin_sign_out(browser: Any, login
     page.get_by_text(REFUSAL).wait_for()
     page.get_by_role("button", name="Log in").wait_for()
     assert page.get_by_text("Import a model bundle").count() == 0
-    took = _sign_in(page, login.app, "ana@example.org")
+    took = _sign_in(page, f"{login.app}/genomics", "ana@example.org")  # a deep link
     print(f"\nOIDC sign-in through the provider: {took:.1f} s (servers up in "
           f"{login.started_s:.1f} s)")
     page.goto(f"{login.app}/genomics")
