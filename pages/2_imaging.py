@@ -19,7 +19,7 @@ from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import deidentify_bytes, metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.errors import PrecimedInputError
-from precimed.imaging.check import check_frame
+from precimed.imaging.check import assess_frame, scope_message
 from precimed.imaging.figures import image_figure
 from precimed.plots import probability_figure
 from precimed.samples import sample_files
@@ -41,13 +41,17 @@ def _load(key: tuple[str, str], data: bytes, name: str) -> LoadResult | None:
     return result
 
 
-source = st.radio("Images", ["Sample file", "Upload"], horizontal=True, key="imaging_source")
+source = st.radio("Images", ["Sample file", "Upload", "PACS"], horizontal=True, key="imaging_source")
 result: LoadResult | None = None
 if source == "Upload":
     upload = st.file_uploader("DICOM file (.dcm, multi-frame) or a .zip of a series or study",
                               key="imaging_upload")
     if upload is not None:
         result = _load(("upload", upload.file_id), upload.getvalue(), upload.name)
+elif source == "PACS":
+    from pages._pacs import pacs_source  # search, pick a study and series (pages/_pacs.py)
+
+    result = pacs_source(bundle)
 else:
     samples = sample_files(bundle.id) if bundle else []
     if not samples:
@@ -126,17 +130,22 @@ except Exception as exc:  # noqa: BLE001 - a bad LUT must not break the page
     show_error(exc)
     st.stop()
 
-# --- Model: prediction and explanation ----------------------------------------------------
+# --- Model: prediction and explanation (out-of-scope images only with the override) --------
 expl = None
 probabilities: dict[str, float] | None = None
 regions: list[Any] = []
-warnings: list[str] = []
-if bundle is not None:
+scope = assess_frame(bundle.card, frame) if bundle is not None else None
+allow = False
+if bundle is not None and scope is not None:
     card = bundle.card
-    warnings = check_frame(card, frame)
+    with side_col:
+        allow = st.toggle("Score out-of-scope images anyway", value=False, key="imaging_allow_oos",
+                          help="Images outside the card's modalities, photometric "
+                               "interpretations or input checks get no prediction by default.")
     try:
-        from precimed.imaging import explain_image, frame_image, frame_input, predict_model_inputs
+        from precimed.imaging import explain_image, frame_image
         from precimed.imaging.regions import strongest_regions
+        from precimed.imaging.service import score_frames
 
         class_options = list(card["classes"])
         default_class = card.get("positive_class") or class_options[-1]
@@ -144,27 +153,29 @@ if bundle is not None:
             explain_class = st.selectbox("Explain the probability of", class_options,
                                          index=class_options.index(default_class),
                                          key="imaging_explain_class")
-        pkey = (bundle.id, state["imaging_loaded"]["key"])
+        pkey = (bundle.id, state["imaging_loaded"]["key"], allow)
         predicted = state.get("imaging_predicted")
         if not predicted or predicted["key"] != pkey:
             with st.spinner("Loading the model and predicting…"):
-                batch = np.stack([frame_input(bundle, f) for f in frames])
-                predicted = {"key": pkey, "probs": predict_model_inputs(bundle, batch)}
+                predicted = {"key": pkey, "rows": score_frames(bundle, frames,
+                                                               allow_out_of_scope=allow)}
             state["imaging_predicted"] = predicted
-        probs = predicted["probs"][index]
-        probabilities = {c: float(probs[j]) for j, c in enumerate(class_options)}
+        probabilities = predicted["rows"][index].get("probabilities")
         ekey = (pkey, index, explain_class)
         explained = state.get("imaging_explained")
-        if not explained or explained["key"] != ekey:
+        if probabilities is not None and (not explained or explained["key"] != ekey):
             with st.spinner("Computing the SHAP heatmap…"):
                 e = explain_image(bundle, frame_image(frame), class_name=explain_class)
             explained = {"key": ekey, "expl": e, "regions": strongest_regions(e.values, frame.shape)}
             state["imaging_explained"] = explained
-        expl, regions = explained["expl"], explained["regions"]
+        if probabilities is not None and explained:
+            expl, regions = explained["expl"], explained["regions"]
     except Exception as exc:  # noqa: BLE001 - shown without a traceback; the viewer still works
         show_error(exc)
 
 with view_col:
+    if scope is not None and scope.reasons:  # top of the result area, red either way
+        st.error(scope_message(scope, scored=probabilities is not None), icon="⛔")
     fig = image_figure(rendered, values=None if expl is None else expl.values, opacity=opacity,
                        regions=regions, zoom=zoom, class_name=expl.class_name if expl else "")
     st.plotly_chart(fig, key="imaging_overlay" if expl is not None else "imaging_view",
@@ -173,9 +184,9 @@ with view_col:
     st.download_button("Download the displayed image (PNG)", to_png(rendered),
                        file_name=f"{stem}_{index}.png", mime="image/png", key="imaging_png")
 
-if bundle is not None:
+if bundle is not None and scope is not None:
     model_banner(bundle.card)
-    for w in warnings:
+    for w in scope.cautions:
         st.warning(f"Input check: {w}", icon="⚠️")
 if probabilities is not None and bundle is not None:
     card = bundle.card
@@ -211,12 +222,15 @@ if probabilities is not None and bundle is not None:
             else:
                 st.info("No region pushes toward this class.")
     if len(frames) > 1:
-        table = pd.DataFrame([{"index": i, "image": f.label,
-                               **{f"P({c})": float(state['imaging_predicted']['probs'][i, j])
-                                  for j, c in enumerate(card["classes"])}}
-                              for i, f in enumerate(frames)])
+        table = pd.DataFrame([{"index": r["index"], "image": r["source"],
+                               **{f"P({c})": r.get("probabilities", {}).get(c) for c in card["classes"]},
+                               "refused": r.get("error", "")}
+                              for r in state["imaging_predicted"]["rows"]])
         with st.expander(f"Predictions for all {len(frames)} images"):
             st.dataframe(table, hide_index=True, key="imaging_predictions")
+    from pages._pacs import results_panel  # DICOM results to download, or send to the PACS
+
+    results_panel(bundle, frame, probabilities, expl, rendered, from_pacs=source == "PACS")
 
 # --- Metadata and exports ------------------------------------------------------------------
 with st.expander("DICOM metadata", expanded=False):
