@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from precimed.tabular.validate import encode
-from precimed.training.common import binary_metrics, bootstrap_ci, make_deterministic, write_bundle
+from precimed.training.common import bootstrap_ci, make_deterministic, write_bundle
 from precimed.training.ensemble import MemberConfig, export_keras
 from precimed.training.nested import NestedResult, calibration_fit, nested_cv
-from precimed.training.tabular import TabularRecipe, input_specs
+from precimed.training.tabular import TabularRecipe
 
 CAL_BOOT = 200
 
@@ -52,31 +52,6 @@ def repeat_figures(y: np.ndarray, per_repeat: np.ndarray, n_boot: int | None = N
         if boots:
             lo, hi = bootstrap_ci(fn, y, cols, n_boot=boots, seed=1)
             out[name]["ci95"] = [_r(lo), _r(hi)]
-    return out
-
-
-def lr_rf_baselines(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seed: int) -> list[dict[str, Any]]:
-    """Penalised logistic regression (C = 0.01) and a random forest on the same outer folds."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    makers = {"logistic regression (L2, C=0.01)":
-              lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000)),
-              "random forest (300 trees)":
-              lambda: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1)}
-    out = []
-    for name, make in makers.items():
-        per_repeat = np.zeros((folds.shape[0], len(y)))
-        for r in range(folds.shape[0]):
-            for f in np.unique(folds[r]):
-                te = folds[r] == f
-                per_repeat[r, te] = make().fit(x[~te], y[~te]).predict_proba(x[te])[:, 1]
-        figs = repeat_figures(y, per_repeat)
-        out.append({"name": name, "auroc": figs["auroc"], "brier": figs["brier"],
-                    "calibration": {"intercept": figs["intercept"], "slope": figs["slope"]},
-                    "_per_repeat": per_repeat})
     return out
 
 
@@ -123,71 +98,73 @@ def tuning_protocol(res: NestedResult, y: np.ndarray, grid: list[MemberConfig], 
     }
 
 
-def train_nested_bundle(recipe: TabularRecipe, grid: list[MemberConfig], out_dir: Path, *,
-                        inner_folds: int = 5, tried: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Nested CV, card figures from the outer folds, the recalibrated ensemble fitted on all rows."""
-    make_deterministic(recipe.seed)
-    card = dict(recipe.card)
-    card["modality"] = "tabular"
-    card["inputs"] = input_specs(recipe)
-    x32 = encode(recipe.X, card)
+def nested_card(recipe: TabularRecipe, grid: list[MemberConfig], *, inner_folds: int,
+                tried: list[dict[str, Any]], cached_only: bool = False) -> tuple[dict[str, Any], Any] | None:
+    """The evaluated card (figures from the outer folds) and the shipped Keras model.
+
+    With ``cached_only``, returns ``None`` unless the nested CV is already in ``build/cv/``.
+    """
+    from precimed.training.tabular import CVPredictions, _prepared, evaluated_card
+
+    card, x32, y_idx = _prepared(recipe)
     x = x32.astype("float64")
-    classes = card["classes"]
-    y = (np.asarray(recipe.y, dtype="int64") == classes.index(card["positive_class"])).astype("int64")
-    res, seconds = _cached_nested_cv(x, y, grid, recipe, inner_folds)
+    pos = card["classes"].index(card["positive_class"])
+    y = (y_idx == pos).astype("int64")
+    extra_x = None if recipe.extra_X is None else encode(recipe.extra_X, card).astype("float64")
+    found = _cached_nested_cv(x, y, grid, recipe, inner_folds, extra_x, cached_only=cached_only)
+    if found is None:
+        return None
+    res, seconds = found
 
-    evaluation = dict(card.get("evaluation", {}))
-    evaluation["method"] = (
-        f"nested cross-validation: outer {recipe.repeats}x{recipe.folds} repeated stratified CV; "
-        f"inside each outer training set an inner {inner_folds}-fold CV chooses the hyperparameters "
-        "and fits the recalibration (see training.tuning_protocol). Figures: the mean over the "
-        "repeats of each single repeat's figure (every prediction from one model, as shipped), "
-        "with the range over repeats and a 95% CI by bootstrap over patients")
-    evaluation.update(binary_metrics(y, res.probs, threshold=float(card["threshold"])))
-    figs = repeat_figures(y, res.per_repeat)
-    metrics = evaluation["metrics"]
-    metrics["auroc_repeat_averaged"] = metrics.pop("auroc")
-    metrics["brier_repeat_averaged"] = metrics.pop("brier")
-    metrics["auroc"], metrics["brier"] = figs["auroc"], figs["brier"]
-    cal = evaluation["calibration"]
-    cal["intercept"], cal["slope"] = figs["intercept"], figs["slope"]
-    cal["mean_observed"], cal["mean_predicted"] = _r(y.mean()), _r(res.per_repeat.mean())
-    cal["calibrated"] = bool(0.8 <= figs["slope"]["value"] <= 1.25
-                             and figs["intercept"]["ci95"][0] <= 0 <= figs["intercept"]["ci95"][1])
-    baselines = lr_rf_baselines(x, y, res.folds, recipe.seed)
-    for b in baselines:
-        ours, theirs = res.per_repeat, b.pop("_per_repeat")
-        diff = _paired_auroc_difference(y, ours, theirs)
-        b["network_minus_baseline"] = {"auroc": diff}
-        word = ("better than" if diff["ci95"][0] > 0 else
-                "worse than" if diff["ci95"][1] < 0 else "no better than")
-        b["verdict"] = (f"The network is {word} {b['name'].split(' (')[0]} on these data (AUROC "
-                        f"{figs['auroc']['value']:.3f} vs {b['auroc']['value']:.3f}; difference "
-                        f"{diff['value']:+.3f}, 95% CI {diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f}).")
-    evaluation["baselines"] = baselines
-    card["evaluation"] = evaluation
+    def classes(p: np.ndarray) -> np.ndarray:
+        both = np.stack([1 - p, p], axis=-1)
+        return both if pos == 1 else both[..., ::-1]
 
-    a, b_ = res.final_ab
+    cv = CVPredictions(probs=classes(res.per_repeat), folds=res.folds,
+                       extra=None if res.extra is None else classes(res.extra))
+    card = evaluated_card(recipe, card, x32, y_idx, cv)
+    # card_sections wrote the subgroup caveats before the card had its evaluated factors (so
+    # with the bare factor name); write them again now that the labels are there.
+    from precimed.evaluation.pipeline import card_sections
+
+    card["caveats"] = list(recipe.card.get("caveats", []))
+    card.update(card_sections(card, recipe))
+    card["evaluation"]["method"] = (
+        f"nested cross-validation: inside each outer training set an inner {inner_folds}-fold CV "
+        "chooses the hyperparameters and fits the recalibration, and the outer folds only score "
+        "(see training.tuning_protocol). Outer: " + card["evaluation"]["method"])
+    a, b = res.final_ab
     card["training"] = {
-        "recalibration": {"method": "Platt scaling", "a": round(a, 6), "b": round(b_, 6),
+        "recalibration": {"method": "Platt scaling", "a": a, "b": b,
                           "formula": "P = sigmoid(a + b * z), z = output of layer 'logit'",
                           "layer": "recalibration", "fitted_on": "inner out-of-fold logits of all "
                           f"{len(y)} rows ({inner_folds}-fold CV)"},
         "ensemble": {"members": inner_folds, "combination": "mean of the members' logits (layer 'logit')",
                      "member_training_rows": f"{inner_folds - 1}/{inner_folds} of the rows each"},
         "tuning_protocol": tuning_protocol(res, y, grid, inner_folds=inner_folds, seconds=seconds,
-                                           tried=tried or []),
+                                           tried=tried),
     }
-    # Stored exactly as the model's weights hold them (float32), so a check re-deriving them is exact.
-    model = export_keras(res.final_members, res.final_idx, x32, a, b_)
+    model = export_keras(res.final_members, res.final_idx, x32, a, b)
+    # Stored as the model's weights hold them (float32), so a check re-deriving them is exact.
     w, c = model.get_layer("recalibration").get_weights()
     card["training"]["recalibration"].update(a=float(c[0]), b=float(w[0, 0]))
+    return card, model
+
+
+def train_nested_bundle(recipe: TabularRecipe, grid: list[MemberConfig], out_dir: Path, *,
+                        inner_folds: int = 5, tried: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Nested CV, card figures from the outer folds, the recalibrated ensemble fitted on all rows."""
+    make_deterministic(recipe.seed)
+    found = nested_card(recipe, grid, inner_folds=inner_folds, tried=tried or [])
+    assert found is not None
+    card, model = found
     rng = np.random.default_rng(recipe.seed)
-    take = np.sort(rng.choice(len(y), size=min(recipe.background_rows, len(y)), replace=False))
+    take = np.sort(rng.choice(len(recipe.y), size=min(recipe.background_rows, len(recipe.y)), replace=False))
     card["explanation"] = {
         "method": "shap.DeepExplainer",
         "background": f"{len(take)} training rows drawn at random (seed {recipe.seed})",
-        "output_scale": "probability (after recalibration)",
+        "output_scale": "probability",
+        "note": "SHAP values are on the recalibrated probability, the model's output",
     }
     write_bundle(out_dir, model, card, background=recipe.X.iloc[take].reset_index(drop=True))
     from precimed.registry import read_bundle
@@ -195,23 +172,31 @@ def train_nested_bundle(recipe: TabularRecipe, grid: list[MemberConfig], out_dir
     return read_bundle(out_dir).card
 
 
-def _paired_auroc_difference(y: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
-                             n_boot: int = 1000) -> dict[str, Any]:
-    """Mean over repeats of (network − baseline) AUROC, with a paired patient-bootstrap CI."""
-    from sklearn.metrics import roc_auc_score
+def refresh_nested_card(recipe: TabularRecipe, grid: list[MemberConfig], out_dir: Path, *,
+                        inner_folds: int, tried: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Rewrite the card from the cached nested CV, keeping the weights; ``None`` without a cache."""
+    import json
 
-    def diff(yy: np.ndarray, both: np.ndarray) -> float:
-        k = both.shape[1] // 2
-        return float(np.mean([roc_auc_score(yy, both[:, r]) - roc_auc_score(yy, both[:, k + r])
-                              for r in range(k)]))
+    from precimed.cards import validate_card
+    from precimed.registry import CARD_FILE
 
-    both = np.concatenate([ours.T, theirs.T], axis=1)
-    lo, hi = bootstrap_ci(diff, y, both, n_boot=n_boot, seed=2)
-    return {"value": _r(diff(y, both)), "ci95": [_r(lo), _r(hi)]}
+    old_path = out_dir / CARD_FILE
+    found = nested_card(recipe, grid, inner_folds=inner_folds, tried=tried, cached_only=True)
+    if found is None or not old_path.is_file():
+        return None
+    card, _ = found
+    old = json.loads(old_path.read_text("utf-8"))
+    for key in ("explanation", "weights_sha256", "created"):  # the weights are unchanged
+        card[key] = old[key]
+    card["training"]["recalibration"] = old["training"]["recalibration"]
+    validate_card(card, source=str(old_path))
+    old_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return card
 
 
 def _cached_nested_cv(x: np.ndarray, y: np.ndarray, grid: list[MemberConfig], recipe: TabularRecipe,
-                      inner_folds: int) -> tuple[NestedResult, float]:
+                      inner_folds: int, extra_x: np.ndarray | None, *,
+                      cached_only: bool = False) -> tuple[NestedResult, float] | None:
     """The nested CV, kept in ``build/cv/`` (git-ignored) so that a card can be rewritten
     without retraining; reused only for identical data, grid, folds and seed."""
     import hashlib
@@ -221,14 +206,18 @@ def _cached_nested_cv(x: np.ndarray, y: np.ndarray, grid: list[MemberConfig], re
 
     h = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes())
     h.update(repr((grid, recipe.folds, recipe.repeats, inner_folds, recipe.seed)).encode())
+    if extra_x is not None:
+        h.update(np.ascontiguousarray(extra_x).tobytes())
     path = REPO_MODELS_DIR.parent.parent / "build" / "cv" / f"{recipe.card['id']}-nested-{h.hexdigest()[:16]}.pkl"
     if path.is_file():
         with open(path, "rb") as fh:
             res, seconds = pickle.load(fh)  # our own build output, never user input
         return res, seconds
+    if cached_only:
+        return None
     start = time.perf_counter()
     res = nested_cv(x, y, grid, folds=recipe.folds, repeats=recipe.repeats, inner_folds=inner_folds,
-                    seed=recipe.seed)
+                    seed=recipe.seed, extra_x=extra_x)
     seconds = time.perf_counter() - start
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
