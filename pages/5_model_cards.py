@@ -75,6 +75,15 @@ for bundle in bundles:
         if cm is not None:
             right.plotly_chart(confusion_figure(cm, title="Confusion matrix (out-of-fold)"),
                                key=f"confusion-{bundle.id}")
+        if card["modality"] == "image":  # held-out families, real-image false positives, sanity
+            from precimed.imaging.card_tables import heldout_table, real_images_table, sanity_table
+
+            for title, table, key in (("Held-out tests", heldout_table(card), "heldout"),
+                                      ("Real images with no lesion", real_images_table(card), "realfp"),
+                                      ("Heatmap sanity checks", sanity_table(card), "sanity")):
+                if table is not None:
+                    st.markdown(f"**{title}.**")
+                    st.dataframe(table, hide_index=True, key=f"{key}-{bundle.id}")
         st.subheader("Limitations")
         st.markdown("\n".join(f"- {item}" for item in card["limitations"]))
         st.subheader("Inputs")

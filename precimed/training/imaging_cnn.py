@@ -54,9 +54,7 @@ def build_detector(shape: tuple[int, int, int], *, width: int = 16) -> tuple[Any
     x = layers.Conv2D(2 * width, 3, padding="same", activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Conv2D(4 * width, 3, padding="same", activation="relu", name="conv3")(x)
-    # dilated: a receptive field of about 30 input pixels, for lesions up to ~26 pixels across
-    x = layers.Conv2D(4 * width, 3, padding="same", dilation_rate=2, activation="relu",
-                      name="conv4")(x)
+    x = layers.Conv2D(4 * width, 3, padding="same", activation="relu", name="conv4")(x)
     logit = layers.Conv2D(1, 1, name="cell_logit")(x)
     seg = layers.Activation("sigmoid", name="seg")(logit)
     cls = layers.Activation("sigmoid", name="cls")(layers.GlobalMaxPooling2D(name="max_cell")(logit))

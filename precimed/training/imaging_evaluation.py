@@ -37,12 +37,18 @@ from precimed.training.common import binary_metrics, bootstrap_ci, write_bundle
 if TYPE_CHECKING:
     from precimed.training.imaging_synthetic import Background
 
-N_FIDELITY = 120  # held-out positives per set explained for the fidelity figures
+N_FIDELITY = 100  # held-out positives per set explained for the fidelity figures
 N_SANITY = 24
 DELETION_FRACTIONS = np.array([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2])
 SANITY_STEPS = 5  # every weighted layer of the detector, top first
 SHUFFLED_EPOCHS = 3
-SHUFFLED_N = 3000
+SHUFFLED_N = 2000
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(f"lesion-cnn-synthetic: {msg}", file=sys.stderr, flush=True)
 
 
 def _ci(values: np.ndarray) -> dict[str, Any]:
@@ -212,6 +218,8 @@ def evaluate_bundle(out_dir: Path, model: Any, card: dict[str, Any],
         fid_vals[name] = vals
         keep[name] = pos
         heldout.append(entry)
+        _log(f"{name}: AUROC {entry['auroc']['value']:.3f}, pointing game "
+             f"{fid['pointing_game']['value']:.2f}")
     card["evaluation"]["heldout"] = heldout
     fam = next(h for h in heldout if h["name"] == "heldout family")
     m = card["evaluation"]["metrics"]
@@ -280,6 +288,7 @@ def evaluate_bundle(out_dir: Path, model: Any, card: dict[str, Any],
         "negative_images_p99_5": float(f"{np.percentile(np.abs(neg_vals), 99.5):.4g}"),
     }
     card["explanation"]["method"] = f"shap.GradientExplainer (expected gradients), {NSAMPLES} samples"
+    _log("sanity checks")
     sx = np.concatenate([hb["x"][kb][: N_SANITY // 2], hf["x"][kf][: N_SANITY // 2]])
     card["explanation"]["sanity_checks"] = sanity(model, bg, sx, tr, shape, seed)
     card["limitations"] = limitations(card)
