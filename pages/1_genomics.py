@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pages._compare import show_reference
 from pages._ui import card_summary, model_banner, page_setup, pick_model, show_error
-from precimed.cards import subject_word
+from precimed.cards import feature_labels, subject_word
 from precimed.errors import PrecimedInputError
 from precimed.plots import beeswarm_figure, probability_figure, waterfall_figure
 from precimed.samples import sample_files
 from precimed.tabular.io import read_table
-from precimed.tabular.validate import MISSING_POLICY, validate_table
+from precimed.tabular.validate import MISSING_POLICY, flag_headline, validate_table
 
 WATERFALL_BARS = 12  # strongest features drawn one by one; the rest fold into one bar
 
@@ -22,6 +23,7 @@ if bundle is None:
     st.stop()
 card = bundle.card
 subject = subject_word(card)
+labels = feature_labels(card)  # gene symbols beside probe columns
 
 source = st.radio("Data", ["Sample file", "Upload"], horizontal=True, key="source")
 raw: pd.DataFrame | None = None
@@ -91,6 +93,7 @@ except Exception as exc:  # noqa: BLE001 - shown to the user without a traceback
     st.stop()
 
 model_banner(card)
+flagged = table.row_flags(row)  # extrapolated / imputed inputs of this row
 left, right = st.columns([1, 2])
 with left:
     st.subheader("Prediction")
@@ -98,6 +101,8 @@ with left:
     if pos:
         st.metric(f"P({pos})", f"{pred.probabilities[pos]:.1%}",
                   help=f"decision threshold {card['threshold']}" if card.get("threshold") else None)
+        if card.get("output"):  # e.g. a published score's monotone transform, not a risk
+            st.caption(card["output"]["what"])
     else:  # multiclass: every class probability, the explained one highlighted in the chart
         for column, name in zip(st.columns(len(class_options)), class_options, strict=True):
             column.metric(f"P({name})", f"{pred.probabilities[name]:.1%}")
@@ -105,12 +110,14 @@ with left:
                 + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
     st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
                                        positive_class=pos or explain_class), key="probabilities")
+    if headline := flag_headline(table, row, labels):
+        st.warning(headline, icon="⚠️")
     card_summary(card)
 with right:
     st.subheader(f"Why: SHAP explanation for this {subject}")
     st.plotly_chart(waterfall_figure(expl.base_value, expl.values, expl.feature_values,
                                      output=expl.output, class_name=expl.class_name,
-                                     max_features=WATERFALL_BARS),
+                                     max_features=WATERFALL_BARS, labels=labels, flagged=flagged),
                     key="waterfall")
     st.caption(f"{expl.method}, background: {card['explanation']['background']}. "
                f"Red bars push toward '{expl.class_name}', blue bars away"
@@ -119,12 +126,15 @@ with right:
                + f". Base value + sum of bars = output (error {expl.additivity_error:.1e}).")
 
 
+show_reference(bundle, raw, row, pred.probabilities)  # the published reference, if a card pairs one
+
+
 def _report_pdf() -> bytes:
     from precimed.report import build_report
 
     identifier = str(raw.iloc[row][label_col]) if label_col else f"row {row}"
     return build_report(card, identifier=identifier, probabilities=pred.probabilities,
-                        explanation=expl, fmt="pdf")
+                        explanation=expl, fmt="pdf", warnings=table.row_warnings(row), flagged=flagged)
 
 
 with left:
@@ -144,6 +154,6 @@ if len(table.valid_rows) > 1:
 
         values, frame = explain_table(bundle, table, explain_class)
         st.plotly_chart(beeswarm_figure(values, frame.to_numpy(), list(frame.columns),
-                                        class_name=explain_class), key="beeswarm")
+                                        class_name=explain_class, labels=labels), key="beeswarm")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)

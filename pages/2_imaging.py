@@ -41,13 +41,17 @@ def _load(key: tuple[str, str], data: bytes, name: str) -> LoadResult | None:
     return result
 
 
-source = st.radio("Images", ["Sample file", "Upload"], horizontal=True, key="imaging_source")
+source = st.radio("Images", ["Sample file", "Upload", "PACS"], horizontal=True, key="imaging_source")
 result: LoadResult | None = None
 if source == "Upload":
     upload = st.file_uploader("DICOM file (.dcm, multi-frame) or a .zip of a series or study",
                               key="imaging_upload")
     if upload is not None:
         result = _load(("upload", upload.file_id), upload.getvalue(), upload.name)
+elif source == "PACS":
+    from pages._pacs import pacs_source  # search, pick a study and series (pages/_pacs.py)
+
+    result = pacs_source(bundle)
 else:
     samples = sample_files(bundle.id) if bundle else []
     if not samples:
@@ -225,6 +229,9 @@ if probabilities is not None and bundle is not None:
                               for r in state["imaging_predicted"]["rows"]])
         with st.expander(f"Predictions for all {len(frames)} images"):
             st.dataframe(table, hide_index=True, key="imaging_predictions")
+    from pages._pacs import results_panel  # DICOM results to download, or send to the PACS
+
+    results_panel(bundle, frame, probabilities, expl, rendered, from_pacs=source == "PACS")
 
 # --- Metadata and exports ------------------------------------------------------------------
 with st.expander("DICOM metadata", expanded=False):

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import model_banner, page_setup, pick_model, show_error
-from precimed.cards import feature_specs, subject_word
+from precimed.cards import feature_labels, feature_specs, subject_word
 from precimed.errors import PrecimedInputError
 from precimed.plots import probability_figure, waterfall_figure
 from precimed.samples import sample_files
@@ -163,7 +163,7 @@ with editor:
         key = f"edit_{name}"
         current = edits.get(name, original[name])
         shap_now = result.after.shap[explain_class][name]
-        label = f"{'🔒 ' if spec.fixed else ''}{name}  ·  SHAP {shap_now:+.3f}"
+        label = f"{'🔒 ' if spec.fixed else ''}{spec.label}  ·  SHAP {shap_now:+.3f}"
         help_text = (f"{spec.description or ''} — {describe_range(spec)}; original value "
                      f"{original[name]}" + ("; fixed: cannot change" if spec.fixed else ""))
         if spec.is_categorical:
@@ -210,12 +210,15 @@ with results:
     st.plotly_chart(waterfall_figure(base, result.after.shap[explain_class], result.after.values,
                                      output=result.after.probabilities[explain_class],
                                      class_name=explain_class, max_features=10,
+                                     labels=feature_labels(card),
+                                     flagged={f.feature: "extrapolated" for f in result.flags},
                                      title=f"Edited: P({explain_class}) = "
                                            f"{result.after.probabilities[explain_class]:.3f}"),
                     key="wi_waterfall_after")
     st.plotly_chart(waterfall_figure(base, result.before.shap[explain_class], original,
                                      output=result.before.probabilities[explain_class],
                                      class_name=explain_class, max_features=10,
+                                     labels=feature_labels(card),
                                      title=f"Original: P({explain_class}) = "
                                            f"{result.before.probabilities[explain_class]:.3f}"),
                     key="wi_waterfall_before")

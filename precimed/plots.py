@@ -6,6 +6,7 @@ class, blue pushes away (Okabe-Ito pair, safe for the common colour-vision defic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,17 @@ TOWARD = "#D55E00"  # vermillion
 AWAY = "#0072B2"  # blue
 NEUTRAL = "#7F7F7F"
 OTHER_LABEL = "other features"
+FLAG = "#8A5A00"  # dark amber: input flags (extrapolated / imputed values)
+
+
+def bar_label(name: str, feature_values: Mapping[str, Any], labels: Mapping[str, str] | None = None,
+              flagged: Mapping[str, str] | None = None) -> str:
+    """A bar's label: display name (gene symbol with the column), its value, and a flag suffix
+    (``"⚠ extrapolated"``) when the value was extrapolated or imputed. Used on screen and in reports."""
+    shown = (labels or {}).get(name, name)
+    text = f"{shown} = {_fmt(feature_values[name])}" if name in feature_values else shown
+    flag = (flagged or {}).get(name)
+    return f"{text} ⚠ {flag}" if flag else text
 
 
 def _fmt(value: Any) -> str:
@@ -23,14 +35,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def fold_values(values: dict[str, float], max_features: int) -> list[tuple[str, float]]:
+def fold_values(values: dict[str, float], max_features: int,
+                keep: Mapping[str, Any] | None = None) -> list[tuple[str, float]]:
     """The ``max_features`` largest |SHAP| features, the rest summed into one "other" entry.
 
-    The folded list sums to the same total as ``values``, so additivity survives the fold.
+    Features in ``keep`` (flagged inputs) are always shown on their own. The folded list sums to
+    the same total as ``values``, so additivity survives the fold.
     """
     ordered = sorted(values.items(), key=lambda kv: -abs(kv[1]))
-    head = ordered[:max_features]
-    rest = ordered[max_features:]
+    kept = set(keep or ()) & set(values)
+    room = max(max_features - len(kept), 0)
+    free = [kv for kv in ordered if kv[0] not in kept][:room]
+    chosen = {n for n, _ in free} | kept
+    head = [kv for kv in ordered if kv[0] in chosen]
+    rest = [kv for kv in ordered if kv[0] not in chosen]
     if rest:
         head.append((f"{len(rest)} {OTHER_LABEL}", float(sum(v for _, v in rest))))
     return head
@@ -38,23 +56,31 @@ def fold_values(values: dict[str, float], max_features: int) -> list[tuple[str, 
 
 def waterfall_figure(base_value: float, values: dict[str, float], feature_values: dict[str, Any],
                      *, output: float, class_name: str, max_features: int = 12,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None, labels: Mapping[str, str] | None = None,
+                     flagged: Mapping[str, str] | None = None) -> go.Figure:
     """A SHAP waterfall: base value, each feature's push, the model output.
 
     Features are sorted by |SHAP| with the largest at the top; beyond ``max_features`` they are
-    folded into one bar whose value is their sum.
+    folded into one bar whose value is their sum. ``labels`` maps a feature to its display name
+    (:func:`precimed.cards.feature_labels`); ``flagged`` maps a feature whose value was
+    extrapolated or imputed to that word: its bar label ends in "⚠ <word>", its value text
+    carries a ⚠, and the label is drawn in amber, always kept among the bars drawn.
     """
-    folded = fold_values(values, max_features)[::-1]  # plotly draws bottom-up
-    labels = [f"{name} = {_fmt(feature_values[name])}" if name in feature_values else name
-              for name, _ in folded]
+    flagged = dict(flagged or {})
+    folded = fold_values(values, max_features, keep=flagged)[::-1]  # plotly draws bottom-up
+    names = [name for name, _ in folded]
+    ticks = [bar_label(name, feature_values, labels, flagged) for name in names]
+    shown = [f'<span style="color:{FLAG}"><b>{t}</b></span>' if n in flagged else t
+             for n, t in zip(names, ticks, strict=True)]
     deltas = [v for _, v in folded]
     fig = go.Figure(go.Waterfall(
         orientation="h",
         measure=["absolute"] + ["relative"] * len(deltas) + ["total"],
-        y=["base value (average over background)"] + labels + [f"P({class_name})"],
+        y=["base value (average over background)"] + shown + [f"P({class_name})"],
         x=[base_value] + deltas + [0.0],
         base=0.0,
-        text=[f"{base_value:.3f}"] + [f"{d:+.3f}" for d in deltas] + [f"{output:.3f}"],
+        text=[f"{base_value:.3f}"] + [f"{d:+.3f}" + (" ⚠" if n in flagged else "")
+                                      for n, d in zip(names, deltas, strict=True)] + [f"{output:.3f}"],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
         decreasing={"marker": {"color": AWAY}},
@@ -77,7 +103,8 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
 
 
 def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, features: list[str],
-                    *, class_name: str, max_features: int = 15, seed: int = 0) -> go.Figure:
+                    *, class_name: str, max_features: int = 15, seed: int = 0,
+                    labels: Mapping[str, str] | None = None) -> go.Figure:
     """Cohort SHAP summary (beeswarm-style): one dot per row and feature, x = SHAP value,
     colour = the feature's value (low → high, scaled per feature), features sorted by mean |SHAP|.
 
@@ -113,7 +140,8 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
     fig.update_layout(
         title=f"Cohort SHAP summary for P({class_name})",
         xaxis_title=f"SHAP value (effect on P({class_name}))",
-        yaxis={"tickvals": list(range(len(order))), "ticktext": [features[j] for j in order]},
+        yaxis={"tickvals": list(range(len(order))),
+               "ticktext": [(labels or {}).get(features[j], features[j]) for j in order]},
         height=max(320, 28 * len(order) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )

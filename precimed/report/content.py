@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from precimed.cards import subject_word
+from precimed.cards import feature_labels, subject_word
 from precimed.explain.base import Explanation
-from precimed.plots import fold_values
+from precimed.plots import bar_label, fold_values
 from precimed.report.pseudonym import pseudonymise
 
 NOT_FOR_CLINICAL_USE = (
@@ -75,8 +76,12 @@ def decision_rule(card: dict[str, Any]) -> str:
 def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, float],
            explanation: Explanation | None = None, when: dt.datetime | None = None,
            image_png: bytes | None = None, image_caption: str | None = None,
-           warnings: list[str] | None = None, key: bytes | None = None) -> ReportContent:
-    """Assemble the report; the identifier is only ever used through :func:`pseudonymise`."""
+           warnings: list[str] | None = None, key: bytes | None = None,
+           flagged: Mapping[str, str] | None = None) -> ReportContent:
+    """Assemble the report; the identifier is only ever used through :func:`pseudonymise`.
+
+    ``flagged`` (feature → "extrapolated" / "imputed") marks those features' bars; ``warnings``
+    are printed next to the prediction."""
     import numpy as np
 
     from precimed.predict import decide
@@ -107,9 +112,9 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         image_png=image_png,
     )
     if explanation is not None:
-        folded = fold_values(explanation.values, CHART_FEATURES)
-        content.bars = [ChartBar(f"{n} = {_fmt(explanation.feature_values[n])}"
-                                 if n in explanation.feature_values else n, float(v))
+        folded = fold_values(explanation.values, CHART_FEATURES, keep=flagged)
+        labels = feature_labels(card)
+        content.bars = [ChartBar(bar_label(n, explanation.feature_values, labels, flagged), float(v))
                         for n, v in folded]
         content.chart_title = (f"Why P({explanation.class_name}) = {explanation.output:.3f}: "
                                f"SHAP values ({explanation.method})")

@@ -69,6 +69,8 @@ def render_html(c: ReportContent) -> bytes:
     ]
     if c.threshold is not None and c.positive_class:
         out.append(f"<p>Threshold {c.threshold:g} on P({e(c.positive_class)}).</p>")
+    if c.warnings:  # next to the prediction, where the answer is read
+        out.append(f'<p class="flags"><b>⚠ Input flags:</b> {e("; ".join(c.warnings))}</p>')
     if c.bars or c.image_png:
         out.append(f"<h2>Explanation</h2><p><b>{e(c.chart_title)}</b></p>")
         if c.bars:
@@ -80,8 +82,6 @@ def render_html(c: ReportContent) -> bytes:
             data = base64.b64encode(c.image_png).decode("ascii")
             out.append('<img alt="explanation" style="width:70mm" '
                        f'src="data:image/png;base64,{data}">')
-    if c.warnings:
-        out.append(f'<p class="flags">Input flags: {e("; ".join(c.warnings))}</p>')
     out.append("<h2>Model card summary</h2>")
     out += [f"<p><b>{e(label)}.</b> {e(text)}</p>" for label, text in c.summary]
     out.append("<h2>Limitations</h2><ul>")

@@ -20,7 +20,7 @@ FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/de
 PAGE_W, MARGIN = 210.0, 12.0
 _LATIN1 = {"\u2013": "-", "\u2014": "-", "\u2264": "<=", "\u2265": ">=", "\u2192": "->",
            "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
-           "\u00d7": "x"}
+           "\u00d7": "x", "\u26a0": "!"}
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -144,6 +144,8 @@ def _render(c: ReportContent, base: float) -> Any:
     d.bars(bars, label_w=55, scale_max=1.0, value_fmt="{:.1%}")
     if c.threshold is not None and c.positive_class:
         d.para(f"Threshold {c.threshold:g} on P({c.positive_class}).", scale=0.9)
+    if c.warnings:  # next to the prediction, where the answer is read
+        d.para("⚠ Input flags: " + "; ".join(c.warnings), "B", scale=0.95, colour="#8A5A00")
 
     if c.bars or c.image_png:
         d.heading("Explanation")
@@ -155,8 +157,6 @@ def _render(c: ReportContent, base: float) -> Any:
             d.para(c.chart_note, scale=0.9)
         elif c.image_png:
             pdf.image(io.BytesIO(c.image_png), w=70)
-    if c.warnings:
-        d.para("Input flags: " + "; ".join(c.warnings), scale=0.9, colour="#8A5A00")
 
     d.heading("Model card summary")
     for label, text in c.summary:
