@@ -11,8 +11,8 @@ must fall. Two randomisations are offered, because the figure depends on it:
 - ``spread``: each weight tensor drawn from a normal with that tensor's own trained mean and
   standard deviation (the trained scale kept, the learned structure gone).
 
-**Data randomisation** (the same network trained on shuffled labels) is done at training time
-(:mod:`precimed.training.imaging_synthetic`); :func:`spearman_abs` compares its heatmaps too.
+**Data randomisation** (the same network trained on shuffled labels) needs a training run;
+:func:`spearman_abs` compares its heatmaps the same way.
 
 The explainer is the one the app uses (:mod:`precimed.imaging.explain`: SHAP's
 GradientExplainer with the card's background), rebuilt for each randomised copy.
