@@ -20,7 +20,7 @@ from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.imaging.check import assess_frame, scope_message
-from precimed.imaging.figures import image_figure
+from precimed.imaging.figures import heatmap_scale, image_figure
 from precimed.plots import probability_figure
 from precimed.samples import sample_files
 
@@ -177,7 +177,8 @@ with view_col:
     if scope is not None and scope.reasons:  # top of the result area, red either way
         st.error(scope_message(scope, scored=probabilities is not None), icon="⛔")
     fig = image_figure(rendered, values=None if expl is None else expl.values, opacity=opacity,
-                       regions=regions, zoom=zoom, class_name=expl.class_name if expl else "")
+                       regions=regions, zoom=zoom, class_name=expl.class_name if expl else "",
+                       scale=heatmap_scale(bundle.card) if bundle else None)
     st.plotly_chart(fig, key="imaging_overlay" if expl is not None else "imaging_view",
                     config={"displaylogo": False})
     stem = Path(frame.source).stem or "image"
