@@ -9,6 +9,7 @@ from pages._compare import show_reference
 from pages._ui import card_summary, model_banner, page_setup, pick_model, show_error
 from precimed.cards import feature_labels, subject_word
 from precimed.errors import PrecimedInputError
+from precimed.evaluation.caveats import subgroup_caveats
 from precimed.plots import beeswarm_figure, probability_figure, waterfall_figure
 from precimed.samples import sample_files
 from precimed.tabular.io import read_table
@@ -108,6 +109,8 @@ with left:
             column.metric(f"P({name})", f"{pred.probabilities[name]:.1%}")
     st.markdown(f"Prediction for this {subject}: **{pred.prediction}**"
                 + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
+    for line in subgroup_caveats(card, table.frame.iloc[row].to_dict()):  # weaker subgroups
+        st.warning(line, icon="⚠️")
     st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
                                        positive_class=pos or explain_class), key="probabilities")
     if headline := flag_headline(table, row, labels):

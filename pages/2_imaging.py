@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._deid_export import deidentified_download
 from pages._ui import card_summary, load_dicom_once, model_banner, page_setup, pick_model, show_error
 from precimed.dicom import LoadResult, file_windows, render, window_choices
-from precimed.dicom.deid import deidentify_bytes, metadata_rows
+from precimed.dicom.deid import metadata_rows
 from precimed.dicom.window import Window, to_png
-from precimed.errors import PrecimedInputError
 from precimed.imaging.check import assess_frame, scope_message
-from precimed.imaging.figures import image_figure
+from precimed.imaging.figures import heatmap_scale, image_figure
 from precimed.plots import probability_figure
 from precimed.samples import sample_files
 
@@ -177,7 +177,8 @@ with view_col:
     if scope is not None and scope.reasons:  # top of the result area, red either way
         st.error(scope_message(scope, scored=probabilities is not None), icon="⛔")
     fig = image_figure(rendered, values=None if expl is None else expl.values, opacity=opacity,
-                       regions=regions, zoom=zoom, class_name=expl.class_name if expl else "")
+                       regions=regions, zoom=zoom, class_name=expl.class_name if expl else "",
+                       scale=heatmap_scale(bundle.card) if bundle else None)
     st.plotly_chart(fig, key="imaging_overlay" if expl is not None else "imaging_view",
                     config={"displaylogo": False})
     stem = Path(frame.source).stem or "image"
@@ -242,15 +243,4 @@ with st.expander("DICOM metadata", expanded=False):
                      key="imaging_metadata")
 raw = result.files.get(frame.source)
 if raw is not None:
-    cache = state.setdefault("imaging_deid_cache", {})
-    try:
-        if frame.source not in cache:
-            cache[frame.source] = deidentify_bytes(raw, frame.source)
-        st.download_button("Download this file de-identified (DICOM)", cache[frame.source],
-                           file_name=f"deidentified_{Path(frame.source).name or 'image.dcm'}",
-                           mime="application/dicom", key="imaging_deid")
-        st.caption("De-identified with the PS3.15 Basic Application Level Confidentiality "
-                   "Profile: identifying attributes removed or replaced, private attributes "
-                   "removed, new UIDs. Text burned into the pixels is not removed.")
-    except PrecimedInputError as exc:
-        show_error(exc)
+    deidentified_download(frame.source, raw)  # pages/_deid_export.py

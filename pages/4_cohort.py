@@ -46,11 +46,15 @@ state: dict[str, Any] = st.session_state.setdefault("cohort", {})
 
 
 def progress_bar() -> Any:
-    bar = st.progress(0.0, text="Scoring…")
+    from precimed.cohort.pipeline import ProgressMeter
 
-    def update(done: int, total: int | None) -> None:
+    bar = st.progress(0.0, text="Scoring…")
+    meter = ProgressMeter(None)
+
+    def update(done: int, total: int | None) -> None:  # rows done, rows/s, time left
+        meter.total = total
         share = min(done / total, 1.0) if total else 0.0
-        bar.progress(share, text=f"Scored {done:,} of {total or '?':,} rows")
+        bar.progress(share, text=meter.line(done).capitalize())
 
     return update
 

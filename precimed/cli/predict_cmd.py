@@ -30,8 +30,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return predict_path(bundle, args.file, allow_out_of_scope=args.allow_out_of_scope)
     table = load_tabular(bundle, args.file)
     rows = [p.to_json() for p in predict_table(bundle, table)]
-    for r in rows:  # extrapolated / imputed inputs, next to the prediction they affect
-        if "error" not in r and (flags := table.row_warnings(r["row"])):
+    from precimed.evaluation import subgroup_caveats
+
+    for r in rows:  # extrapolated / imputed inputs and weaker subgroups, next to the prediction
+        if "error" in r:
+            continue
+        flags = table.row_warnings(r["row"]) + subgroup_caveats(bundle.card, table.frame.iloc[r["row"]].to_dict())
+        if flags:
             r["warnings"] = flags
     return rows
 

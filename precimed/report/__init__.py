@@ -102,7 +102,10 @@ def report_for_row(bundle: Bundle, table: ValidatedTable, row: int, *, identifie
                                  expected=f"a row between 0 and {len(table.frame) - 1}")
     [explanation] = explain_rows(bundle, table, [row], class_name=class_name)
     probs = predict_proba(bundle, encode(table.frame.iloc[[row]], bundle.card))[0]
+    from precimed.evaluation import subgroup_caveats
+
+    caveats = subgroup_caveats(bundle.card, table.frame.iloc[row].to_dict())  # weaker subgroups
     probabilities = {c: float(p) for c, p in zip(bundle.classes, probs, strict=True)}
     return build_report(bundle.card, identifier=identifier, probabilities=probabilities,
-                        explanation=explanation, fmt=fmt, when=when, warnings=table.row_warnings(row),
+                        explanation=explanation, fmt=fmt, when=when, warnings=table.row_warnings(row) + caveats,
                         key=key, flagged=table.row_flags(row))

@@ -96,6 +96,17 @@ def evaluation_data() -> dict[str, Any]:
                          "paper": "desmedt2007"}}
 
 
+ETHICS = [
+    "Gene-expression and clinical data of 198 patients from a public GEO series (GSE7390), "
+    "de-identified at source; no patient can be contacted or re-identified from what ships here.",
+    "Risk of harm: a wrong low-risk prediction could falsely reassure; the model is for research "
+    "and teaching only, every screen says it is not for clinical use, and it is no better than "
+    "penalised logistic regression on these data.",
+    "The cohort is European, node-negative, untreated and diagnosed 1980-1998; the model is weaker "
+    "for ER-negative patients, and other populations may differ.",
+]
+
+
 def recipe() -> TabularRecipe:
     X, y, counts = load()
     card: dict[str, Any] = {
@@ -147,6 +158,7 @@ def recipe() -> TabularRecipe:
             "Probabilities reflect this cohort's 5-year metastasis rate; other populations differ "
             "(the card's calibration block says how well they match here).",
         ],
+        "ethical_considerations": ETHICS,
         "not_for_clinical_use": True,
         "produced_by": f"make models (python -m precimed.training {MODEL_ID})",
     }
