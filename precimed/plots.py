@@ -6,6 +6,7 @@ class, blue pushes away (Okabe-Ito pair, safe for the common colour-vision defic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,13 @@ NEUTRAL = "#7F7F7F"
 OTHER_LABEL = "other features"
 
 
+WATERFALL_BARS = 12  # strongest features drawn one by one, on screen and in the PDF alike
+
+
 def _fmt(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
-    return str(value)
+    from precimed.format import number
+
+    return number(value)
 
 
 def fold_values(values: dict[str, float], max_features: int) -> list[tuple[str, float]]:
@@ -36,25 +40,66 @@ def fold_values(values: dict[str, float], max_features: int) -> list[tuple[str, 
     return head
 
 
-def waterfall_figure(base_value: float, values: dict[str, float], feature_values: dict[str, Any],
-                     *, output: float, class_name: str, max_features: int = 12,
-                     title: str | None = None) -> go.Figure:
-    """A SHAP waterfall: base value, each feature's push, the model output.
+@dataclass(frozen=True)
+class WaterfallBar:
+    """One bar of a SHAP waterfall, from ``start`` to ``end`` on the probability axis."""
 
-    Features are sorted by |SHAP| with the largest at the top; beyond ``max_features`` they are
-    folded into one bar whose value is their sum.
+    label: str
+    start: float
+    end: float
+    kind: str  # "base" | "feature" | "output"
+    text: str
+    colour: str
+
+    @property
+    def value(self) -> float:
+        return self.end - self.start
+
+
+def waterfall_bars(base_value: float, values: dict[str, float], feature_values: dict[str, Any], *,
+                   output: float, class_name: str,
+                   max_features: int = WATERFALL_BARS) -> list[WaterfallBar]:
+    """The waterfall, top to bottom: the output, the strongest features (largest first), the
+    folded rest, the base value (SHAP's layout). Bars accumulate bottom-up from the base value,
+    so each feature's bar starts where the one below it ends.
+
+    The one definition of the explanation chart: :func:`waterfall_figure` (screen) and the PDF
+    and HTML reports (:mod:`precimed.report`) all draw these bars, so they show the same bar
+    count and the same colours: red toward ``class_name``, blue away, grey for base and output.
     """
-    folded = fold_values(values, max_features)[::-1]  # plotly draws bottom-up
-    labels = [f"{name} = {_fmt(feature_values[name])}" if name in feature_values else name
-              for name, _ in folded]
-    deltas = [v for _, v in folded]
+    from precimed.format import signed
+
+    bottom_up = [WaterfallBar("base value (average over background)", 0.0, float(base_value), "base",
+                              f"{base_value:.3f}", NEUTRAL)]
+    at = float(base_value)
+    for name, v in fold_values(values, max_features)[::-1]:
+        label = f"{name} = {_fmt(feature_values[name])}" if name in feature_values else name
+        bottom_up.append(WaterfallBar(label, at, at + v, "feature", signed(v),
+                                      TOWARD if v > 0 else AWAY if v < 0 else NEUTRAL))
+        at += v
+    bottom_up.append(WaterfallBar(f"P({class_name})", 0.0, float(output), "output", f"{output:.3f}",
+                                  NEUTRAL))
+    return bottom_up[::-1]
+
+
+def waterfall_figure(base_value: float, values: dict[str, float], feature_values: dict[str, Any],
+                     *, output: float, class_name: str, max_features: int = WATERFALL_BARS,
+                     title: str | None = None) -> go.Figure:
+    """A SHAP waterfall (plotly) of :func:`waterfall_bars`: base value, each feature's push,
+    the model output; features sorted by |SHAP|, the largest at the top; beyond
+    ``max_features`` they are folded into one bar whose value is their sum.
+    """
+    bars = waterfall_bars(base_value, values, feature_values, output=output,
+                          class_name=class_name, max_features=max_features)[::-1]  # bottom-up
+    deltas = [b.value for b in bars if b.kind == "feature"]
+    measure = {"base": "absolute", "feature": "relative", "output": "total"}
     fig = go.Figure(go.Waterfall(
         orientation="h",
-        measure=["absolute"] + ["relative"] * len(deltas) + ["total"],
-        y=["base value (average over background)"] + labels + [f"P({class_name})"],
-        x=[base_value] + deltas + [0.0],
+        measure=[measure[b.kind] for b in bars],
+        y=[b.label for b in bars],
+        x=[b.end if b.kind == "base" else b.value if b.kind == "feature" else 0.0 for b in bars],
         base=0.0,
-        text=[f"{base_value:.3f}"] + [f"{d:+.3f}" for d in deltas] + [f"{output:.3f}"],
+        text=[b.text for b in bars],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
         decreasing={"marker": {"color": AWAY}},
@@ -62,7 +107,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         connector={"line": {"color": "#BBBBBB", "width": 1}},
     ))
     # Leave room on both sides for the "+0.012" labels drawn outside the bars.
-    path = np.concatenate([[0.0, base_value], base_value + np.cumsum(deltas), [output]])
+    path = np.array([0.0, output] + [e for b in bars for e in (b.start, b.end)])
     lo, hi = float(path.min()), float(path.max())
     pad = 0.18 * max(hi - lo, 1e-6)
     fig.update_xaxes(range=[lo - pad, hi + pad])
@@ -121,14 +166,22 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
     return fig
 
 
+def probability_colours(names: list[str], highlighted: str | None) -> list[str]:
+    """Probability bars: the positive (or explained) class in red, the others grey; never the
+    blue that means "pushes away" on the explanation charts. Shared by screen and PDF."""
+    return [TOWARD if n == highlighted else NEUTRAL for n in names]
+
+
 def probability_figure(probabilities: dict[str, float], *, threshold: float | None,
                        positive_class: str | None) -> go.Figure:
     """Horizontal bars of the class probabilities with the decision threshold marked."""
+    from precimed.format import percent
+
     names = list(probabilities)
     probs = [probabilities[n] for n in names]
-    colours = [TOWARD if n == positive_class else NEUTRAL for n in names]
+    colours = probability_colours(names, positive_class)
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
-                           text=[f"{p:.1%}" for p in probs], textposition="auto"))
+                           text=[percent(p) for p in probs], textposition="auto"))
     if threshold is not None and positive_class is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="#333333",
                       annotation_text=f"threshold {threshold:g}", annotation_position="top")

@@ -8,20 +8,14 @@ from typing import Any
 
 from precimed.cards import subject_word
 from precimed.explain.base import Explanation
-from precimed.plots import fold_values
+from precimed.plots import WATERFALL_BARS, WaterfallBar, waterfall_bars
 from precimed.report.pseudonym import pseudonymise
 
 NOT_FOR_CLINICAL_USE = (
     "Not for clinical use. PreciMed is a research and demonstration tool, not a medical device. "
     "Its predictions must not guide the diagnosis or treatment of any patient."
 )
-CHART_FEATURES = 10
-
-
-@dataclass
-class ChartBar:
-    label: str
-    value: float
+CHART_FEATURES = WATERFALL_BARS  # the same bar count as the screen's waterfall
 
 
 @dataclass
@@ -42,18 +36,12 @@ class ReportContent:
     threshold: float | None
     chart_title: str = ""
     chart_note: str = ""
-    bars: list[ChartBar] = field(default_factory=list)
+    bars: list[WaterfallBar] = field(default_factory=list)  # precimed.plots.waterfall_bars
     image_png: bytes | None = None
     summary: list[tuple[str, str]] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     statement: str = NOT_FOR_CLINICAL_USE  # printed on every report, whatever the card says
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _metrics_line(card: dict[str, Any]) -> str:
@@ -107,16 +95,17 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         image_png=image_png,
     )
     if explanation is not None:
-        folded = fold_values(explanation.values, CHART_FEATURES)
-        content.bars = [ChartBar(f"{n} = {_fmt(explanation.feature_values[n])}"
-                                 if n in explanation.feature_values else n, float(v))
-                        for n, v in folded]
+        content.bars = waterfall_bars(explanation.base_value, explanation.values,
+                                      explanation.feature_values, output=explanation.output,
+                                      class_name=explanation.class_name,
+                                      max_features=CHART_FEATURES)
         content.chart_title = (f"Why P({explanation.class_name}) = {explanation.output:.3f}: "
                                f"SHAP values ({explanation.method})")
         content.chart_note = (f"Base value (average over the training background) "
                               f"{explanation.base_value:.3f} + sum of bars = "
                               f"{explanation.output:.3f}. "
-                              f"Red pushes toward '{explanation.class_name}', blue away.")
+                              f"Red pushes toward '{explanation.class_name}', blue away; the "
+                              "same chart as on screen.")
     elif image_png is not None:
         content.chart_title = image_caption or "Explanation"
     return content

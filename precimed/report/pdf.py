@@ -13,7 +13,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from precimed.plots import AWAY, TOWARD
+from precimed.format import percent
+from precimed.plots import WaterfallBar, probability_colours
 from precimed.report.content import ReportContent
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -92,31 +93,40 @@ class _Doc:
         self.pdf.line(MARGIN, y, PAGE_W - MARGIN, y)
         self.pdf.ln(0.8)
 
-    def bars(self, bars: list[tuple[str, float, str]], *, label_w: float, scale_max: float,
-             value_fmt: str) -> None:
-        """Horizontal bars from a zero line, one per (label, value, colour)."""
+    def bars(self, bars: list[tuple[str, float, str, str]], *, label_w: float) -> None:
+        """Horizontal bars from zero, one per (label, value 0–1, colour, text)."""
+        self.waterfall([WaterfallBar(label, 0.0, value, "feature", text, colour)
+                        for label, value, colour, text in bars], label_w=label_w, lo=0.0, hi=1.0)
+
+    def waterfall(self, bars: list[WaterfallBar], *, label_w: float, lo: float | None = None,
+                  hi: float | None = None) -> None:
+        """Floating bars from each bar's start to its end, top to bottom, as on screen."""
         pdf = self.pdf
         h = self.line_h * 1.05
         x0 = MARGIN + label_w
         width = PAGE_W - 2 * MARGIN - label_w - 16
-        zero = x0 + width / 2 if any(v < 0 for _, v, _ in bars) else x0
-        half = (x0 + width - zero) or width
+        ends = [v for b in bars for v in (b.start, b.end)]
+        lo = min(ends + [0.0]) if lo is None else lo
+        hi = max(ends) if hi is None else hi
+        span = (hi - lo) or 1.0
+
+        def x(v: float) -> float:
+            return x0 + width * (v - lo) / span
+
         self.font()
-        for label, value, colour in bars:
+        top = pdf.get_y()
+        for bar in bars:
             y = pdf.get_y()
             pdf.set_xy(MARGIN, y)
-            pdf.cell(label_w - 1, h, self.text(label)[:70], align="R")
-            length = half * min(abs(value) / scale_max, 1.0) if scale_max > 0 else 0.0
-            pdf.set_fill_color(*_rgb(colour))
-            left = zero - length if value < 0 else zero
-            pdf.rect(left, y + 0.5, max(length, 0.2), h - 1.0, style="F")
-            text_x = zero + length + 1 if value >= 0 else zero + 1
-            pdf.set_xy(text_x, y)
-            pdf.cell(15, h, value_fmt.format(value))
+            pdf.cell(label_w - 1, h, self.text(bar.label)[:70], align="R")
+            left, right = sorted((x(bar.start), x(bar.end)))
+            pdf.set_fill_color(*_rgb(bar.colour))
+            pdf.rect(left, y + 0.5, max(right - left, 0.2), h - 1.0, style="F")
+            pdf.set_xy(right + 1, y)
+            pdf.cell(15, h, self.text(bar.text))
             pdf.set_y(y + h)
         pdf.set_draw_color(60, 60, 60)
-        top = pdf.get_y() - h * len(bars)
-        pdf.line(zero, top, zero, pdf.get_y())
+        pdf.line(x(0.0), top, x(0.0), pdf.get_y())
 
 
 def _render(c: ReportContent, base: float) -> Any:
@@ -139,9 +149,10 @@ def _render(c: ReportContent, base: float) -> Any:
     d.heading("Prediction")
     d.labelled("Prediction", c.prediction)
     d.labelled("Decision rule", c.decision_rule)
-    bars = [(f"P({name})", p, TOWARD if name in (c.positive_class, c.prediction) else AWAY)
-            for name, p in c.probabilities.items()]
-    d.bars(bars, label_w=55, scale_max=1.0, value_fmt="{:.1%}")
+    names = list(c.probabilities)
+    colours = probability_colours(names, c.positive_class or c.prediction)
+    d.bars([(f"P({n})", c.probabilities[n], colour, percent(c.probabilities[n]))
+            for n, colour in zip(names, colours, strict=True)], label_w=55)
     if c.threshold is not None and c.positive_class:
         d.para(f"Threshold {c.threshold:g} on P({c.positive_class}).", scale=0.9)
 
@@ -149,9 +160,7 @@ def _render(c: ReportContent, base: float) -> Any:
         d.heading("Explanation")
         d.para(c.chart_title, "B")
         if c.bars:
-            top = max(abs(b.value) for b in c.bars) or 1.0
-            d.bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY) for b in c.bars],
-                   label_w=70, scale_max=top, value_fmt="{:+.3f}")
+            d.waterfall(c.bars, label_w=70)
             d.para(c.chart_note, scale=0.9)
         elif c.image_png:
             pdf.image(io.BytesIO(c.image_png), w=70)
