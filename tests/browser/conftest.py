@@ -64,7 +64,8 @@ def start_app() -> Iterator[str]:
     # after 64 KiB of log lines and then blocks the server mid-request.
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        # `python app.py` is what `make run` does: the server plus its warm-up thread.
+        [sys.executable, "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
