@@ -4,10 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+ORTHANC  ?= /usr/sbin/Orthanc
+ORTHANC_DICOMWEB ?= /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: install run test test-fast browser models lint bench clean
+.PHONY: install run test test-fast browser pacs-deps models lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +32,18 @@ browser:
 	fi
 	@$(CHROMIUM) --version
 
-test: install browser lint
+# Debian's Orthanc with its DICOMweb plugin (a real PACS for tests/pacs), and dicom3tools'
+# dciodvfy (validates the DICOM objects PreciMed writes). The package's service is not started.
+pacs-deps:
+	@if [ ! -x $(ORTHANC) ] || [ ! -f $(ORTHANC_DICOMWEB) ] || ! command -v dciodvfy >/dev/null; then \
+		echo "installing Debian orthanc, orthanc-dicomweb and dicom3tools for the PACS tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
+			orthanc orthanc-dicomweb dicom3tools >/dev/null; \
+	fi
+	@$(ORTHANC) --version | head -n 1
+
+test: install browser pacs-deps lint
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -20,7 +20,7 @@ from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import deidentify_bytes, metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.errors import PrecimedInputError
-from precimed.imaging.check import check_frame
+from precimed.imaging.check import assess_frame, scope_message
 from precimed.imaging.figures import image_figure
 from precimed.plots import probability_figure
 from precimed.registry import Bundle
@@ -92,24 +92,29 @@ def viewer(frame: Any, index: int, expl: Any, regions: list[Any]) -> None:
                            file_name=f"{stem}_{index}.png", mime="image/png", key="imaging_png")
 
 
-def _predict_and_explain(bundle: Bundle, frames: list[Any], index: int, explain_class: str) -> tuple[Any, ...]:
-    """(probabilities, explanation, regions) of one frame; each once per file, frame and class."""
-    from precimed.imaging import explain_image, frame_image, frame_input, predict_model_inputs
+def _predict_and_explain(bundle: Bundle, frames: list[Any], index: int, explain_class: str,
+                         allow: bool) -> tuple[Any, ...]:
+    """(probabilities, every frame's row, explanation, regions) of one frame; each once per
+    file, frame and class. Out-of-scope frames get no prediction unless ``allow``."""
+    from precimed.imaging import explain_image, frame_image
     from precimed.imaging.regions import calls_out_regions, strongest_regions
+    from precimed.imaging.service import score_frames
 
     card = bundle.card
     file_key = state["imaging_loaded"]["key"]
     with st.spinner("Loading the model and predicting…"):
-        probs_all = memo("imaging_predicted", (bundle.id, file_key), lambda: predict_model_inputs(
-            bundle, np.stack([frame_input(bundle, f) for f in frames])))
-    probabilities = {c: float(probs_all[index][j]) for j, c in enumerate(card["classes"])}
+        rows = memo("imaging_predicted", (bundle.id, file_key, allow),
+                    lambda: score_frames(bundle, frames, allow_out_of_scope=allow))
+    probabilities = rows[index].get("probabilities")
+    if probabilities is None:
+        return None, rows, None, []
     with st.spinner("Computing the SHAP heatmap…"):
         expl = memo("imaging_explained", (bundle.id, file_key, index, explain_class),
                     lambda: explain_image(bundle, frame_image(frames[index]), class_name=explain_class))
     # Regions are a call-out: only when the model decided for this (positive) class.
     regions = (strongest_regions(expl.values, frames[index].shape)
                if calls_out_regions(card, probabilities, explain_class) else [])
-    return probabilities, probs_all, expl, regions
+    return probabilities, rows, expl, regions
 
 
 @st.fragment
@@ -125,32 +130,37 @@ def imaging_view(bundle: Bundle | None, result: LoadResult) -> None:
                f"{frame.shape[0]}×{frame.shape[1]} px"
                + (f" · pixel spacing {frame.pixel_spacing_mm[0]:.3g}×{frame.pixel_spacing_mm[1]:.3g} mm"
                   if frame.pixel_spacing_mm else ""))
-    expl, probabilities, probs_all, regions, warnings = None, None, None, [], []
-    if bundle is not None:
+    expl, probabilities, rows, regions = None, None, None, []
+    scope = assess_frame(bundle.card, frame) if bundle is not None else None
+    if bundle is not None and scope is not None:
         card = bundle.card
-        warnings = check_frame(card, frame)
+        allow = st.toggle("Score out-of-scope images anyway", value=False, key="imaging_allow_oos",
+                          help="Images outside the card's modalities, photometric "
+                               "interpretations or input checks get no prediction by default.")
         classes = list(card["classes"])
         default_class = card.get("positive_class") or classes[-1]
         explain_class = st.selectbox("Explain the probability of", classes,
                                      index=classes.index(default_class),
                                      key=scoped("imaging_explain_class", bundle.id))
         try:
-            probabilities, probs_all, expl, regions = _predict_and_explain(bundle, frames, index,
-                                                                           explain_class)
+            probabilities, rows, expl, regions = _predict_and_explain(bundle, frames, index,
+                                                                      explain_class, allow)
         except Exception as exc:  # noqa: BLE001 - shown without a traceback; the viewer still works
             show_error(exc)
+    if scope is not None and scope.reasons:  # top of the result area, red either way
+        st.error(scope_message(scope, scored=probabilities is not None), icon="⛔")
     viewer(frame, index, expl, regions)
-    if bundle is not None:
+    if bundle is not None and scope is not None:
         model_banner(bundle.card)
-        for w in warnings:
+        for w in scope.cautions:
             st.warning(f"Input check: {w}", icon="⚠️")
     if probabilities is not None and bundle is not None:
-        _prediction_panel(bundle, frame, frames, probabilities, probs_all, expl, regions)
+        _prediction_panel(bundle, frame, frames, probabilities, rows, expl, regions)
     _metadata_and_export(result, frame)
 
 
 def _prediction_panel(bundle: Bundle, frame: Any, frames: list[Any], probabilities: dict[str, float],
-                      probs_all: Any, expl: Any, regions: list[Any]) -> None:
+                      rows: list[dict[str, Any]], expl: Any, regions: list[Any]) -> None:
     from precimed.predict import decide
 
     card = bundle.card
@@ -186,9 +196,10 @@ def _prediction_panel(bundle: Bundle, frame: Any, frames: list[Any], probabiliti
                 st.info(f"No region is outlined: the model did not decide for '{expl.class_name}' "
                         "on this image, so there is no finding to point at.")
     if len(frames) > 1:
-        table = pd.DataFrame([{"index": i, "image": f.label,
-                               **{f"P({c})": float(probs_all[i, j]) for j, c in enumerate(card["classes"])}}
-                              for i, f in enumerate(frames)])
+        table = pd.DataFrame([{"index": r["index"], "image": r["source"],
+                               **{f"P({c})": r.get("probabilities", {}).get(c) for c in card["classes"]},
+                               "refused": r.get("error", "")}
+                              for r in rows])
         with st.expander(f"Predictions for all {len(frames)} images"):
             st.dataframe(table, hide_index=True, key="imaging_predictions")
 

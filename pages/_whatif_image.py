@@ -68,6 +68,15 @@ def image_whatif(bundle: Any) -> None:
         index = st.slider(f"Image / slice (of {len(frames)})", 0, len(frames) - 1, 0,
                           key="wi_img_frame")
     frame = frames[index]
+    from precimed.imaging.check import assess_frame, scope_message
+
+    scope = assess_frame(card, frame)
+    allow = bool(scope.reasons) and st.toggle("Score out-of-scope images anyway", value=False,
+                                              key="wi_img_allow_oos")
+    if scope.reasons:
+        st.error(scope_message(scope, scored=allow), icon="⛔")
+        if not allow:
+            return
     image = frame_image(frame)
     rendered = render(frame)
     h, w = frame.shape

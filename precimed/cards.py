@@ -108,6 +108,12 @@ class FeatureSpec:
     fixed: bool = False
     median: float | str | None = None
     description: str | None = None
+    symbol: str | None = None  # gene symbol of a probe set, shown beside its column name
+
+    @property
+    def label(self) -> str:
+        """The name to show a reader: see :func:`display_name`."""
+        return display_name(self.name, self.symbol)
 
     @property
     def is_categorical(self) -> bool:
@@ -125,6 +131,7 @@ class FeatureSpec:
             fixed=bool(item.get("fixed", False)),
             median=item.get("median"),
             description=item.get("description"),
+            symbol=item.get("symbol"),
         )
 
 
@@ -133,6 +140,25 @@ def feature_specs(card: dict[str, Any]) -> list[FeatureSpec]:
     if card["modality"] != "tabular":
         raise BundleError(f"model '{card['id']}' takes images", expected="a tabular model")
     return [FeatureSpec.from_card(i) for i in card["inputs"]]
+
+
+def display_name(name: str, symbol: str | None = None) -> str:
+    """How a feature is named wherever a reader sees it: ``"ESR1 (X205225_at)"`` for a probe set
+    with a gene symbol, the column name alone otherwise.
+
+    Example:
+        >>> display_name("X205225_at", "ESR1"), display_name("age")
+        ('ESR1 (X205225_at)', 'age')
+    """
+    return f"{symbol} ({name})" if symbol and symbol != name else name
+
+
+def feature_labels(card: dict[str, Any]) -> dict[str, str]:
+    """Input name → display name (:func:`display_name`) for every tabular input of a card;
+    empty for image models."""
+    if card.get("modality") != "tabular":
+        return {}
+    return {i["name"]: display_name(i["name"], i.get("symbol")) for i in card["inputs"]}
 
 
 def subject_word(card: dict[str, Any]) -> str:

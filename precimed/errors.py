@@ -32,3 +32,12 @@ class BundleError(PrecimedInputError):
 
 class DicomInputError(PrecimedInputError):
     """A DICOM file or archive cannot be used; the message names the file and the reason."""
+
+
+class NothingScoredError(PrecimedInputError):
+    """Nothing in the input could be scored; ``rows`` says, per item, why (the command line
+    prints them, then the ``error:`` line, and exits 2)."""
+
+    def __init__(self, what: str, rows: list[dict[str, object]], expected: str | None = None) -> None:
+        super().__init__(what, expected=expected)
+        self.rows = rows

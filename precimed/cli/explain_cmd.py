@@ -20,6 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("--class", dest="class_name", default=None,
                    help="class to explain (default: positive class, or the predicted class)")
     p.add_argument("--heatmap", default=None, help="image models: write the heatmap to this .npy file")
+    p.add_argument("--allow-out-of-scope", action="store_true",
+                   help="image models: explain an image outside the card's scope anyway")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run, text=_text)
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from precimed.imaging.service import explain_path
 
         return explain_path(bundle, args.file, frame=args.frame, heatmap_out=args.heatmap,
-                            class_name=args.class_name)
+                            class_name=args.class_name,
+                            allow_out_of_scope=args.allow_out_of_scope)
     table = load_tabular(bundle, args.file)
     if not 0 <= args.row < len(table.frame):
         raise PrecimedInputError(f"row {args.row} does not exist",

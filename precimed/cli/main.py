@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from precimed.errors import PrecimedInputError
+from precimed.errors import NothingScoredError, PrecimedInputError
 
 # Each module defines ``register(subparsers)``, which adds its sub-command with
 # ``set_defaults(handler=...)``; a handler takes the parsed args and returns the JSON-able result
@@ -28,6 +28,7 @@ COMMANDS: list[str] = [
     "precimed.cli.audit_cmd",
     "precimed.cli.import_model_cmd",
     "precimed.cli.counterfactual_cmd",
+    "precimed.cli.pacs_cmd",
 ]
 
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)
+    except NothingScoredError as exc:  # the per-item reasons still go out, then exit 2
+        emit(exc.rows, getattr(args, "json", False), getattr(args, "text", None) and args.text(exc.rows))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except PrecimedInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,9 @@ def register(sub: Any) -> None:
         "predict", help="predict every row of a table, or every image of a DICOM file or zip")
     p.add_argument("--model", required=True, help="model id (see `precimed models`)")
     p.add_argument("file", help="CSV/TSV/Parquet for tabular models; .dcm or .zip for image models")
+    p.add_argument("--allow-out-of-scope", action="store_true",
+                   help="image models: score images outside the card's scope too (their reasons "
+                        "go under warnings); by default they get an 'out of scope:' error")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(handler=run, text=_text)
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if bundle.modality == "image":
         from precimed.imaging.service import predict_path
 
-        return predict_path(bundle, args.file)
+        return predict_path(bundle, args.file, allow_out_of_scope=args.allow_out_of_scope)
     table = load_tabular(bundle, args.file)
     return [p.to_json() for p in predict_table(bundle, table)]
 
@@ -37,5 +40,6 @@ def _text(rows: list[dict[str, Any]]) -> str:
             out.append(f"{key}: error: {r['error']}")
         else:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
-            out.append(f"{key}: {r['prediction']} ({probs})")
+            flag = " [OUT OF SCOPE]" if r.get("out_of_scope") else ""
+            out.append(f"{key}: {r['prediction']} ({probs}){flag}")
     return "\n".join(out)

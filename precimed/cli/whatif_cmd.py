@@ -43,6 +43,8 @@ def register(sub: Any) -> None:
     o.add_argument("--class", dest="class_name", default=None,
                    help="class whose probability is reported")
     o.add_argument("--map-out", default=None, help="map: write it (image size) to this .npy file")
+    o.add_argument("--allow-out-of-scope", action="store_true",
+                   help="occlude an image outside the card's scope anyway")
     o.add_argument("--json", action="store_true", help="print one JSON object")
     o.set_defaults(handler=run_occlusion, text=None)
 
@@ -97,4 +99,4 @@ def run_occlusion(args: argparse.Namespace) -> dict[str, Any]:
     return occlusion_for_path(bundle, args.file, frame=args.frame,
                               box=_box(args.box) if args.box else None, patch=args.patch,
                               stride=args.stride, fill=args.fill, class_name=args.class_name,
-                              map_out=args.map_out)
+                              map_out=args.map_out, allow_out_of_scope=args.allow_out_of_scope)

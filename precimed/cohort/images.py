@@ -1,9 +1,10 @@
 """Image cohorts: every image (or frame) of a zip of DICOM files, scored by an image model.
 
-Uses the imaging package's building blocks (``precimed.dicom.load_bytes``, ``frame_input``,
-``predict_model_inputs``, ``check_frame``), the same path as ``precimed predict`` on a zip
-(:func:`precimed.imaging.service.predict_path`), but from upload bytes so that nothing uploaded
-touches the disk. Images are named by their path in the zip, frames as ``name#K``.
+Uses :func:`precimed.imaging.service.score_frames`, the same path as ``precimed predict`` on a
+zip (:func:`precimed.imaging.service.predict_path`), but from upload bytes so that nothing
+uploaded touches the disk. Images outside the card's scope get an ``error`` beginning
+``out of scope:`` and no probabilities unless ``allow_out_of_scope``. Images are named by their
+path in the zip, frames as ``name#K``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def _frame(bundle: Bundle, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def score_image_bytes(bundle: Bundle, data: bytes, name: str) -> pd.DataFrame:
-    """One row per image/frame of an uploaded ``.zip``/``.dcm``; failed files carry ``error``.
+def score_image_bytes(bundle: Bundle, data: bytes, name: str, *,
+                      allow_out_of_scope: bool = False) -> pd.DataFrame:
+    """One row per image/frame of an uploaded ``.zip``/``.dcm``; failed or out-of-scope
+    images carry ``error``.
 
     Raises:
         PrecimedInputError: not an image model. DicomInputError: nothing in the upload is usable.
@@ -47,27 +50,23 @@ def score_image_bytes(bundle: Bundle, data: bytes, name: str) -> pd.DataFrame:
         raise PrecimedInputError(f"model '{bundle.id}' takes tables",
                                  expected="an image model for a zip of DICOM files")
     from precimed.dicom import load_bytes
-    from precimed.imaging.check import check_frame
-    from precimed.imaging.predict import predict_model_inputs
-    from precimed.imaging.preprocess import frame_input
-    from precimed.predict import decide
+    from precimed.imaging.service import score_frames
 
     result = load_bytes(data, name)
-    batch = np.stack([frame_input(bundle, f) for f in result.frames])
-    probs = predict_model_inputs(bundle, batch)
-    picks = decide(probs, bundle.card)
-    rows: list[dict[str, Any]] = []
-    for i, fr in enumerate(result.frames):
-        rows.append({"source": fr.label, "index": i,
-                     "probabilities": {c: float(probs[i, j]) for j, c in enumerate(bundle.classes)},
-                     "prediction": bundle.classes[int(picks[i])],
-                     "warnings": check_frame(bundle.card, fr)})
+    rows = score_frames(bundle, result.frames, allow_out_of_scope=allow_out_of_scope)
     rows += [{"source": e.source, "error": e.reason} for e in result.errors]
     return _frame(bundle, rows)
 
 
-def score_image_path(bundle: Bundle, path: str | Path) -> pd.DataFrame:
-    """:func:`score_image_bytes` for a file on disk, through the imaging service."""
+def score_image_path(bundle: Bundle, path: str | Path, *,
+                     allow_out_of_scope: bool = False) -> pd.DataFrame:
+    """:func:`score_image_bytes` for a file on disk, through the imaging service (a file with
+    nothing in scope gives a table of errors, not an exception)."""
+    from precimed.errors import NothingScoredError
     from precimed.imaging.service import predict_path
 
-    return _frame(bundle, predict_path(bundle, str(path)))
+    try:
+        rows = predict_path(bundle, str(path), allow_out_of_scope=allow_out_of_scope)
+    except NothingScoredError as exc:
+        rows = exc.rows
+    return _frame(bundle, rows)

@@ -2,8 +2,9 @@
 
 Images are named as shared/CONVENTIONS.md says: by their path inside the zip, frames of a
 multi-frame file as ``name#K``. ``index`` is the image's position in slice order, the number
-``explain --frame`` takes. Input-check warnings go into each result and, as ``warning:`` lines,
-to stderr.
+``explain --frame`` takes. Images outside the card's scope (:mod:`precimed.imaging.check`)
+get an ``error`` beginning ``out of scope:`` and no prediction, unless ``allow_out_of_scope``;
+then their reasons go into ``warnings``. Warnings also go, as ``warning:`` lines, to stderr.
 
 Example:
     >>> from precimed.registry import get_bundle  # doctest: +SKIP
@@ -21,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from precimed.dicom import ImageFrame, load_path
-from precimed.errors import PrecimedInputError
-from precimed.imaging.check import check_frame
+from precimed.errors import NothingScoredError, PrecimedInputError
+from precimed.imaging.check import assess_frame, refusal
 from precimed.imaging.explain import explain_image
 from precimed.imaging.predict import predict_model_inputs
 from precimed.imaging.preprocess import frame_image, frame_input
@@ -58,44 +59,75 @@ def _warn(source: str, warnings: list[str]) -> None:
         print(f"warning: {source}: {w}", file=sys.stderr)
 
 
-def predict_path(bundle: Bundle, path: str) -> list[dict[str, Any]]:
-    """One object per image or frame: ``source``, ``index``, ``probabilities``, ``prediction``,
-    ``warnings``; files that failed (inside a zip) as ``{"source", "error"}``.
+def score_frames(bundle: Bundle, frames: list[ImageFrame], *,
+                 allow_out_of_scope: bool = False) -> list[dict[str, Any]]:
+    """One object per frame: ``source``, ``index``, ``probabilities``, ``prediction``,
+    ``warnings``, ``out_of_scope`` (bool); an out-of-scope frame, unless allowed, gets
+    ``{"source", "index", "error": "out of scope: …", "warnings": []}`` and is not predicted.
+
+    The one scoring path for images: the CLI, cohort scoring and the Imaging page use it.
+    """
+    classes = bundle.classes
+    scopes = [assess_frame(bundle.card, fr) for fr in frames]
+    keep = [i for i, sc in enumerate(scopes) if sc.may_score(allow_out_of_scope)]
+    probs = np.zeros((0, len(classes)))
+    picks = np.zeros(0, dtype=np.int64)
+    if keep:
+        probs = predict_model_inputs(bundle, np.stack([frame_input(bundle, frames[i])
+                                                       for i in keep]))
+        picks = decide(probs, bundle.card)
+    at = {i: k for k, i in enumerate(keep)}
+    rows: list[dict[str, Any]] = []
+    for i, (fr, sc) in enumerate(zip(frames, scopes, strict=True)):
+        if i not in at:
+            rows.append({"source": fr.label, "index": i, "error": sc.error, "warnings": []})
+            continue
+        k = at[i]
+        rows.append({"source": fr.label, "index": i,
+                     "probabilities": {c: float(probs[k, j]) for j, c in enumerate(classes)},
+                     "prediction": classes[int(picks[k])], "warnings": sc.warnings(),
+                     "out_of_scope": not sc.in_scope})
+    return rows
+
+
+def predict_path(bundle: Bundle, path: str, *,
+                 allow_out_of_scope: bool = False) -> list[dict[str, Any]]:
+    """:func:`score_frames` for every image of a file, plus ``{"source", "error"}`` for files
+    (inside a zip) that failed.
 
     Raises:
         DicomInputError: the file, or every file of the zip, cannot be used.
+        NothingScoredError: no image could be scored (each row says why); carries the rows.
     """
     _require_image_model(bundle)
     result = load_path(path)
-    classes = bundle.classes
-    batch = np.stack([frame_input(bundle, f) for f in result.frames])
-    probs = predict_model_inputs(bundle, batch)
-    picks = decide(probs, bundle.card)
-    rows: list[dict[str, Any]] = []
-    for i, fr in enumerate(result.frames):
-        warnings = check_frame(bundle.card, fr)
-        _warn(fr.label, warnings)
-        rows.append({"source": fr.label, "index": i,
-                     "probabilities": {c: float(probs[i, j]) for j, c in enumerate(classes)},
-                     "prediction": classes[int(picks[i])], "warnings": warnings})
-    for err in result.errors:
-        rows.append({"source": err.source, "error": err.reason})
+    rows = score_frames(bundle, result.frames, allow_out_of_scope=allow_out_of_scope)
+    for r in rows:
+        _warn(r["source"], r["warnings"])
+    rows += [{"source": err.source, "error": err.reason} for err in result.errors]
+    if not any("probabilities" in r for r in rows):
+        refused = sum(1 for r in rows if str(r.get("error", "")).startswith("out of scope:"))
+        raise NothingScoredError(
+            f"no image in {Path(path).name} could be scored ({refused} of {len(rows)} out of "
+            "the model's scope)", rows,
+            expected="images the card covers, or --allow-out-of-scope to score them anyway")
     return rows
 
 
 def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | None,
-                 class_name: str | None) -> dict[str, Any]:
+                 class_name: str | None, allow_out_of_scope: bool = False) -> dict[str, Any]:
     """The SHAP explanation of image ``frame`` (0-based, slice order) of a .dcm/.zip.
 
     Writes the heatmap (2-D, the image's own size) with ``np.save`` when ``heatmap_out`` is set.
 
     Raises:
-        PrecimedInputError: no such frame, unknown class, unwritable heatmap path.
+        PrecimedInputError: no such frame, unknown class, unwritable heatmap path, the frame
+            is out of scope (``out of scope: …``) and ``allow_out_of_scope`` is not set.
         DicomInputError: unusable input.
     """
     _require_image_model(bundle)
     fr = load_frame(path, frame)
-    warnings = check_frame(bundle.card, fr)
+    warnings = refusal(bundle.card, fr, allow=allow_out_of_scope)
     _warn(fr.label, warnings)
     expl = explain_image(bundle, frame_image(fr), class_name=class_name)
     saved = None
@@ -126,4 +158,5 @@ def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | No
         "regions": [r.to_json(fr.pixel_spacing_mm) for r in strongest_regions(expl.values, fr.shape)]
         if calls_out_regions(bundle.card, probabilities, expl.class_name) else [],
         "warnings": warnings,
+        "out_of_scope": any(w.startswith("out of scope:") for w in warnings),
     }

@@ -20,6 +20,8 @@ TRAINERS: dict[str, str] = {
     "breast-cytology-wdbc": "precimed.training.wdbc",
     "dili-hepatic-injury-qsar": "precimed.training.dili",
     "lesion-cnn-synthetic": "precimed.training.imaging_synthetic",
+    # published reference: fixed weights from the paper, nothing fitted
+    "relapse-score-wang2005": "precimed.training.wang2005",
 }
 SAMPLES_DIR = REPO_MODELS_DIR.parent / "samples"
 

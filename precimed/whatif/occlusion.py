@@ -296,23 +296,27 @@ def occlusion_map(bundle: Bundle, image2d: np.ndarray, **kwargs: Any) -> Occlusi
 def occlusion_for_path(bundle: Bundle, path: str, *, frame: int = 0,
                        box: tuple[int, int, int, int] | None = None, patch: int | None = None,
                        stride: int | None = None, fill: str = "blur",
-                       class_name: str | None = None, map_out: str | None = None) -> dict[str, Any]:
+                       class_name: str | None = None, map_out: str | None = None,
+                       allow_out_of_scope: bool = False) -> dict[str, Any]:
     """What ``precimed occlusion`` prints: one box hidden (``box`` = top, left, bottom, right in
     image pixels), or else the occlusion map (optionally saved with ``np.save``).
 
     Raises:
         PrecimedInputError: no such frame, a box outside the image, bad patch/stride/fill/class,
-            an unwritable ``map_out``.
+            an unwritable ``map_out``, an out-of-scope frame without ``allow_out_of_scope``.
         DicomInputError: unusable input.
     """
     from pathlib import Path
 
     from precimed.imaging import frame_image
+    from precimed.imaging.check import refusal
     from precimed.imaging.service import load_frame
 
     fr = load_frame(path, frame)
+    warnings = refusal(bundle.card, fr, allow=allow_out_of_scope)
     image = frame_image(fr)
-    out: dict[str, Any] = {"source": fr.label, "index": frame, "image_shape": list(image.shape[:2])}
+    out: dict[str, Any] = {"source": fr.label, "index": frame, "image_shape": list(image.shape[:2]),
+                           "warnings": warnings}
     if box is not None:
         out.update(occlude_image(bundle, image, Box(*box), fill=fill,
                                  class_name=class_name).to_json())

@@ -52,9 +52,10 @@ def test_size_and_spacing_checks() -> None:
     card = {**CARD, "inputs": [{**CARD["inputs"][0], "pixel_spacing_mm": [0.7, 0.7]}]}
     assert check_frame(card, _frame(np.random.default_rng(0).random((512, 512)))) == []
     big = check_frame(card, _frame(np.random.default_rng(0).random((4000, 4000))))
-    assert any("4000×4000 pixels, far from the training images (64–1955" in w for w in big)
+    assert any("4000×4000 pixels, far from the training images (expected: 64–1955" in w for w in big)
     coarse = check_frame(card, _frame(np.random.default_rng(0).random((512, 512)), spacing=(2.0, 2.0)))
-    assert any("pixel spacing 2×2 mm differs from the model's 0.7×0.7 mm" in w for w in coarse)
+    assert any("pixel spacing 2×2 mm differs from the model's by more than 25% "
+               "(expected: 0.7×0.7 mm)" in w for w in coarse)
     none = check_frame(card, _frame(np.random.default_rng(0).random((512, 512)), spacing=None))
     assert any("states no pixel spacing" in w for w in none)
 

@@ -150,16 +150,24 @@ def test_bad_uploads_show_an_error_not_a_traceback() -> None:
     assert any("structured report" in e.value for e in at.error)
 
 
-def test_colour_and_non_card_images_warn() -> None:
+def test_out_of_scope_images_get_no_prediction_unless_overridden() -> None:
     from pydicom.data import get_testdata_file
 
     us = Path(get_testdata_file("US1_UNCI.dcm", download=False)).read_bytes()
     at = _upload(_page(), "us.dcm", us)
-    assert not at.exception and not at.error
-    warnings = " ".join(w.value for w in at.warning)
-    assert "modality US is not one the model was trained on" in warnings
-    assert "photometric interpretation RGB" in warnings
-    assert _chart(at, "imaging_overlay")["data"][0]["type"] == "image"
+    assert not at.exception
+    [err] = [e.value for e in at.error]
+    assert "Out of scope: no prediction" in err and "Modality US (expected: CR, CT, MR)" in err
+    assert "photometric interpretation RGB" in err
+    assert not [m for m in at.metric if m.label.startswith("P(")]  # 0 predictions shown
+    assert _chart(at, "imaging_view")["data"][0]["type"] == "image"  # the viewer still works
+    assert not [c for c in at.get("plotly_chart") if "imaging_overlay" in c.proto.id]
+    at.toggle(key="imaging_allow_oos").set_value(True).run()
+    assert not at.exception
+    [banner] = [e.value for e in at.error]
+    assert "Out of scope — shown only because you asked" in banner and "modality US" in banner
+    assert [m for m in at.metric if m.label == "P(lesion)"]
+    assert [t["type"] for t in _chart(at, "imaging_overlay")["data"]][:2] == ["image", "heatmap"]
 
 
 def test_sample_picker_works_without_upload() -> None:
