@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -86,6 +87,9 @@ def warm_all(bundles: list[Any] | None = None) -> dict[str, Any]:
             _STATUS["bundles"][bundle.id] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     _STATUS["state"] = "done"
     _STATUS["seconds"] = round(time.perf_counter() - t0, 3)
+    ok = sum(1 for b in _STATUS["bundles"].values() if b["ok"])
+    print(f"precimed: warm-up done in {_STATUS['seconds']:.1f} s ({ok} of {len(bundles)} bundles)",
+          file=sys.stderr, flush=True)  # an operator's line (and the UI benchmark's marker)
     return status()
 
 
