@@ -35,13 +35,17 @@ def _load(key: tuple[str, str], data: bytes, name: str) -> LoadResult | None:
     return result
 
 
-source = st.radio("Images", ["Sample file", "Upload"], horizontal=True, key="imaging_source")
+source = st.radio("Images", ["Sample file", "Upload", "PACS"], horizontal=True, key="imaging_source")
 result: LoadResult | None = None
 if source == "Upload":
     upload = st.file_uploader("DICOM file (.dcm, multi-frame) or a .zip of a series or study",
                               key="imaging_upload")
     if upload is not None:
         result = _load(("upload", upload.file_id), upload.getvalue(), upload.name)
+elif source == "PACS":
+    from pages._pacs import pacs_source  # search, pick a study and series (pages/_pacs.py)
+
+    result = pacs_source(bundle)
 else:
     samples = sample_files(bundle.id) if bundle else []
     if not samples:
@@ -58,4 +62,4 @@ if result.errors:
         for err in result.errors:
             st.error(f"{err.source}: {err.reason}")
 
-imaging_view(bundle, result)
+imaging_view(bundle, result, from_pacs=source == "PACS")

@@ -10,7 +10,9 @@ import streamlit as st
 from pages._ui import cached_bundles, model_banner, page_setup
 from precimed.cards import subject_word
 from precimed.cohort.figures import confusion_figure
+from precimed.evaluation.caveats import caveat_line
 from precimed.registry import bundle_errors
+from precimed.report import evidence as ev_fmt
 from precimed.report.card import (
     calibration_chart,
     class_counts_table,
@@ -18,6 +20,43 @@ from precimed.report.card import (
     inputs_table,
     metrics_table,
 )
+
+
+def _table(df: object, key: str) -> None:
+    if df is not None:
+        st.dataframe(df, hide_index=True, key=key)
+
+
+def _evidence(card: dict, key: str) -> None:
+    """Calibration fit, baselines, subgroups, survival, factors, ethics, caveats (from the card)."""
+    ev = card["evaluation"]
+    cal = ev.get("calibration", {})
+    if cal.get("statement"):
+        st.markdown("**Calibration.** " + cal["statement"])
+        _table(ev_fmt.calibration_table(card), f"calibration-fit-{key}")
+    if ev.get("baselines"):
+        st.subheader("Against simpler models (same folds and repeats)")
+        st.markdown(f"**Verdict.** {ev['baseline_verdict']}")
+        _table(ev_fmt.baselines_table(card), f"baselines-{key}")
+    st.subheader("Subgroups")
+    st.markdown(ev_fmt.factors_text(card) or "No subgroup figures on this card.")
+    for sub in (s for s in ev.get("subgroups", []) if s.get("weaker")):
+        st.warning(caveat_line(card, sub), icon="⚠️")
+    _table(ev_fmt.subgroups_table(card), f"subgroups-{key}")
+    if ev.get("subgroup_rule"):
+        st.caption(ev["subgroup_rule"])
+    surv = ev.get("survival")
+    if surv:
+        st.subheader("Survival by predicted risk group")
+        if surv.get("source"):
+            st.caption(f"Risk groups from {surv['source']}. {surv.get('method', '')}")
+        st.plotly_chart(ev_fmt.km_figure(card), key=f"km-{key}")
+        st.markdown("**Beside the paper and the published score.** The published score was not "
+                    "fitted on these patients; this network was cross-validated on them, which "
+                    "answers a different question.")
+        _table(ev_fmt.survival_table(card), f"survival-{key}")
+        if surv.get("censoring"):
+            st.markdown(f"**Patients censored before 5 years.** {surv['censoring']['statement']}")
 
 page_setup()
 st.title("Model cards")
@@ -75,8 +114,14 @@ for bundle in bundles:
         if cm is not None:
             right.plotly_chart(confusion_figure(cm, title="Confusion matrix (out-of-fold)"),
                                key=f"confusion-{bundle.id}")
+        _evidence(card, bundle.id)
         st.subheader("Limitations")
         st.markdown("\n".join(f"- {item}" for item in card["limitations"]))
+        for title, field in (("Caveats and recommendations", "caveats"),
+                             ("Ethical considerations", "ethical_considerations")):
+            if card.get(field):
+                st.subheader(title)
+                st.markdown("\n".join(f"- {item}" for item in card[field]))
         st.subheader("Inputs")
         st.dataframe(inputs_table(card), hide_index=True, key=f"inputs-{bundle.id}")
         st.subheader("Provenance")
@@ -84,6 +129,9 @@ for bundle in bundles:
         st.markdown(f"**How it was trained.** `{card['produced_by']}`  \n"
                     f"**Explanations.** {expl['method']} on {expl['background']} "
                     f"({expl['output_scale']} scale)  \n**Citation.** {td['citation']}")
+        if ev_fmt.sanity_table(card) is not None:
+            st.markdown("**Explanation sanity checks.**")
+            _table(ev_fmt.sanity_table(card), f"sanity-{bundle.id}")
         st.markdown("**Weights SHA-256.**")
         st.code(card["weights_sha256"], language=None)
 for folder, why in bundle_errors().items():

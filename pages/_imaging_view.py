@@ -87,6 +87,7 @@ def viewer(frame: Any, index: int, expl: Any, regions: list[Any]) -> None:
                            regions=regions, zoom=zoom, class_name=expl.class_name if expl else "")
         st.plotly_chart(fig, key="imaging_overlay" if expl is not None else "imaging_view",
                         config={"displaylogo": False})
+        state["imaging_rendered"] = rendered  # what the DICOM results panel exports
         stem = Path(frame.source).stem or "image"
         st.download_button("Download the displayed image (PNG)", to_png(rendered),
                            file_name=f"{stem}_{index}.png", mime="image/png", key="imaging_png")
@@ -118,7 +119,7 @@ def _predict_and_explain(bundle: Bundle, frames: list[Any], index: int, explain_
 
 
 @st.fragment
-def imaging_view(bundle: Bundle | None, result: LoadResult) -> None:
+def imaging_view(bundle: Bundle | None, result: LoadResult, *, from_pacs: bool = False) -> None:
     """Frame, prediction and explanation; the viewer inside is its own fragment."""
     frames = result.frames
     index = 0
@@ -156,6 +157,9 @@ def imaging_view(bundle: Bundle | None, result: LoadResult) -> None:
             st.warning(f"Input check: {w}", icon="⚠️")
     if probabilities is not None and bundle is not None:
         _prediction_panel(bundle, frame, frames, probabilities, rows, expl, regions)
+        from pages._pacs import results_panel  # DICOM results to download, or send to the PACS
+
+        results_panel(bundle, frame, probabilities, expl, state.get("imaging_rendered"), from_pacs=from_pacs)
     _metadata_and_export(result, frame)
 
 

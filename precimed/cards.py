@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -92,7 +93,120 @@ def validate_card(card: Any, *, source: str = "card.json") -> dict[str, Any]:
                     f"{source}: input '{item['name']}' has min > max",
                     expected="min ≤ max",
                 )
+    check_evidence(card, source=source)
     return card
+
+
+# A sentence that calls the model calibrated, unless it negates it ("not calibrated", "poorly
+# calibrated", "uncalibrated" does not match at all).
+_CALIBRATED = re.compile(r"\bcalibrated\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(not|no|never|poorly|cannot|can't|isn't|aren't|mis\w*|without)\b", re.IGNORECASE)
+_PROSE_FIELDS = ("name", "intended_use", "out_of_scope", "limitations", "caveats", "ethical_considerations")
+
+
+def claims_calibrated(text: str) -> bool:
+    """Whether ``text`` calls the model calibrated (a sentence with "calibrated", not negated)."""
+    return any(_CALIBRATED.search(part) and not _NEGATION.search(part)
+               for part in re.split(r"[.;:!?]\s", text))
+
+
+def _prose(card: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key in _PROSE_FIELDS:
+        value = card.get(key)
+        items = value if isinstance(value, list) else [value]
+        out.extend((key, v) for v in items if isinstance(v, str))
+    ev = card.get("evaluation", {})
+    out.extend((f"evaluation/{k}", ev[k]) for k in ("method", "class_imbalance", "model_selection")
+               if isinstance(ev.get(k), str))
+    cal = ev.get("calibration", {})
+    if isinstance(cal.get("statement"), str):
+        out.append(("evaluation/calibration/statement", cal["statement"]))
+    return out
+
+
+def _check_calibration_block(block: dict[str, Any], where: str, source: str) -> bool | None:
+    """The wording rule on one calibration block; returns whether it may be called calibrated."""
+    from precimed.evaluation.calibration import SLOPE_RANGE, is_calibrated
+
+    if "intercept" not in block or "slope" not in block:
+        return None
+    ok = is_calibrated(block["intercept"], block["slope"])
+    if "calibrated" in block and block["calibrated"] != ok:
+        lo, hi = SLOPE_RANGE
+        raise BundleError(
+            f"{source}: '{where}/calibrated' is {block['calibrated']} but slope "
+            f"{block['slope']['value']} and intercept CI {block['intercept']['ci95']} say {ok}",
+            expected=f"calibrated true only when {lo} ≤ slope ≤ {hi} and the intercept's 95% CI includes 0")
+    statement = block.get("statement")
+    if isinstance(statement, str) and claims_calibrated(statement) and not ok:
+        raise BundleError(f"{source}: '{where}/statement' calls the model calibrated",
+                          expected="the word 'calibrated' only when slope is 0.8–1.25 and the "
+                                   "intercept's 95% CI includes 0")
+    return ok
+
+
+def check_evidence(card: dict[str, Any], *, source: str = "card.json") -> None:
+    """Cross-field rules of honest reporting (issue 11).
+
+    - "calibrated": a card may call its model calibrated (the ``calibrated`` flag, or any
+      sentence in its prose) only when the calibration slope is within 0.8–1.25 and the
+      intercept's 95% CI includes 0; a claim without intercept and slope fails too.
+    - Subgroups: the ``weaker`` flag must follow the card's rule, and every weaker subgroup must
+      be called out in ``caveats``.
+    - Baselines: each verdict must be the one the figures give.
+
+    Raises:
+        BundleError: naming the field and the rule.
+    """
+    ev = card.get("evaluation", {})
+    cal = ev.get("calibration", {})
+    ok = _check_calibration_block(cal, "evaluation/calibration", source)
+    for name, block in (cal.get("per_class") or {}).items():
+        _check_calibration_block(block, f"evaluation/calibration/per_class/{name}", source)
+    for where, text in _prose(card):
+        # TODO(step 2, once every shipped card has intercept and slope): also `ok is None`.
+        if ok is False and claims_calibrated(text):
+            raise BundleError(
+                f"{source}: '{where}' calls the model calibrated: \"{text[:80]}\"",
+                expected="the word 'calibrated' only when the card's calibration slope is 0.8–1.25 "
+                         "and its intercept's 95% CI includes 0")
+    _check_subgroups(card, source)
+    _check_baselines(card, source)
+
+
+def _check_subgroups(card: dict[str, Any], source: str) -> None:
+    from precimed.evaluation.caveats import caveat_line
+    from precimed.evaluation.subgroups import is_weaker
+
+    metrics = card["evaluation"].get("metrics", {})
+    overall = (metrics.get("auroc") or metrics.get("auroc_macro") or {}).get("value")
+    for k, sub in enumerate(card["evaluation"].get("subgroups", [])):
+        if overall is None:
+            break
+        if sub["weaker"] != is_weaker(sub.get("auroc"), overall):
+            raise BundleError(f"{source}: 'evaluation/subgroups/{k}/weaker' does not follow the rule",
+                              expected="weaker exactly when AUROC ≤ overall − 0.10 or its CI's "
+                                       "upper end < overall")
+        if sub["weaker"] and caveat_line(card, sub) not in card.get("caveats", []):
+            raise BundleError(f"{source}: weaker subgroup {sub['factor']} = {sub['level']} is not "
+                              "called out in 'caveats'", expected=f"caveats to include \"{caveat_line(card, sub)}\"")
+
+
+def _check_baselines(card: dict[str, Any], source: str) -> None:
+    from precimed.evaluation.baselines import verdict
+
+    ev = card["evaluation"]
+    key = "auroc" if card["task"] == "binary" else "auroc_macro"
+    word = "AUROC" if card["task"] == "binary" else "macro AUROC"
+    for k, b in enumerate(ev.get("baselines", [])):
+        diff = b.get("network_minus_baseline", {}).get(key)
+        if diff is None or key not in ev.get("metrics", {}) or key not in b:
+            continue
+        want = verdict("network", b["name"].split(" (")[0], word, ev["metrics"][key], b[key], diff)
+        if b["verdict"] != want:
+            raise BundleError(f"{source}: 'evaluation/baselines/{k}/verdict' does not follow its figures",
+                              expected=f"\"{want}\"")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from precimed.errors import PrecimedInputError
 
 MANUFACTURER = "PreciMed"
 SCHEME = "99PRECIMED"
-SERIES_NUMBERS = {"PM": 9101, "SR": 9102, "SC": 9103}
+SERIES_NUMBERS = {"PM": 9101, "SR": 9102, "SC": 9103, "SEG": 9104}
 _NOT_CLINICAL = "not for clinical use"
 
 
@@ -160,6 +160,62 @@ def parametric_map(source: Any, result: ModelResult, *, series_uid: str | None =
     return _fix_type2(pm, source)
 
 
+def has_patient_geometry(source: Any) -> bool:
+    """True for a single-frame image placed in patient coordinates (Frame of Reference, Image
+    Plane Module: CT, MR…); projection images (CR, DX, US) usually are not."""
+    return all(source.get(kw) not in (None, "") for kw in (
+        "FrameOfReferenceUID", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"))
+
+
+def fractional_seg(source: Any, result: ModelResult, *, series_uid: str | None = None,
+                   instance_number: int = 1) -> Any:
+    """The heatmap's evidence toward the explained class as a fractional SEG (PS3.3 A.51):
+    positive SHAP values scaled by their maximum to 0–1, on ``source``'s grid.
+
+    For sources without patient geometry, where highdicom 0.28 cannot build a Parametric Map
+    (its dimension index needs plane positions); SEG indexes frames by the source instead.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    _check_source(source)
+    if result.heatmap is None:
+        raise PrecimedInputError("no heatmap to write", expected="an explained image")
+    heat = np.asarray(result.heatmap, dtype=np.float32)
+    rows, cols = int(source.Rows), int(source.Columns)
+    if heat.shape != (rows, cols):
+        raise PrecimedInputError(f"heatmap of shape {heat.shape}", expected=f"the image's {rows}×{cols}")
+    toward = np.clip(heat, 0, None)
+    top = float(toward.max())
+    fraction = (toward / top if top > 0 else toward).astype(np.float32)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=result.model_name[:64], version=result.model_version[:64],
+        family=codes.cid7162.ArtificialIntelligence,
+        parameters={"model id": result.model_id, "weights SHA-256": result.weights_sha256[:64]})
+    segment = hd.seg.SegmentDescription(
+        segment_number=1, segment_label=f"SHAP toward {result.explained_class}"[:64],
+        segmented_property_category=_code("EVIDENCE", "Model evidence"),
+        segmented_property_type=_code("SHAP-POS", f"Evidence toward {result.explained_class}"),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
+    seg = hd.seg.Segmentation(
+        source_images=[source], pixel_array=fraction[np.newaxis], segmentation_type="FRACTIONAL",
+        segment_descriptions=[segment], series_instance_uid=series_uid or hd.UID(),
+        series_number=SERIES_NUMBERS["SEG"], sop_instance_uid=hd.UID(), instance_number=instance_number,
+        manufacturer=MANUFACTURER, manufacturer_model_name=result.model_id[:64],
+        software_versions=_software(), device_serial_number=result.weights_sha256[:16],
+        series_description=f"PreciMed SHAP {result.model_id}"[:64])
+    if "PatientOrientation" not in seg:  # Type 2C in the General Image Module (dciodvfy)
+        seg.PatientOrientation = list(_orientation(source) or []) or ""
+    return seg
+
+
+def heatmap_object(source: Any, result: ModelResult, *, series_uid: str | None = None,
+                   instance_number: int = 1) -> Any:
+    """A float Parametric Map where the source has patient geometry, else a fractional SEG."""
+    build = parametric_map if has_patient_geometry(source) else fractional_seg
+    return build(source, result, series_uid=series_uid, instance_number=instance_number)
+
+
 def structured_report(source: Any, result: ModelResult, *, series_uid: str | None = None,
                       instance_number: int = 1) -> Any:
     """A TID 1500 Comprehensive 3D SR of the model's output for ``source``."""
@@ -235,6 +291,23 @@ def overlay_rgb(rendered: np.ndarray, heatmap: np.ndarray, *, opacity: float = 0
     return np.clip(base * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
 
 
+def _orientation(source: Any) -> tuple[str, str] | None:
+    """Patient Orientation (PS3.3 C.7.6.1.1.1): the source's, else from its direction cosines."""
+    own = source.get("PatientOrientation")
+    if own and len(own) == 2 and all(str(v) for v in own):
+        return str(own[0]), str(own[1])
+    iop = source.get("ImageOrientationPatient")
+    if not iop or len(iop) != 6:
+        return None
+    names = (("L", "R"), ("P", "A"), ("H", "F"))
+
+    def letter(vec: Any) -> str:
+        axis = int(np.argmax(np.abs(vec)))
+        return names[axis][0 if (vec[axis] >= 0) != (axis == 2) else 1]
+
+    return letter(np.asarray(iop[:3], float)), letter(np.asarray(iop[3:], float))
+
+
 def secondary_capture(source: Any, rgb: np.ndarray, result: ModelResult, *,
                       series_uid: str | None = None, instance_number: int = 1) -> Any:
     """The overlay as shown (RGB, 8 bits) as a Secondary Capture Image in ``source``'s study."""
@@ -244,11 +317,15 @@ def secondary_capture(source: Any, rgb: np.ndarray, result: ModelResult, *,
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     if img.ndim != 3 or img.shape[2] != 3:
         raise PrecimedInputError(f"overlay of shape {img.shape}", expected="an RGB image (H, W, 3)")
+    orientation = _orientation(source)
+    if orientation is None:
+        raise PrecimedInputError("the source image states no patient orientation",
+                                 expected="Patient Orientation or Image Orientation (Patient), for the overlay")
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=img, photometric_interpretation="RGB", bits_allocated=8,
         coordinate_system="PATIENT", series_instance_uid=series_uid or hd.UID(),
         series_number=SERIES_NUMBERS["SC"], sop_instance_uid=hd.UID(), instance_number=instance_number,
-        manufacturer=MANUFACTURER, patient_orientation=("L", "P"),
+        manufacturer=MANUFACTURER, patient_orientation=orientation,
         series_description=f"PreciMed overlay {result.model_id}, {_NOT_CLINICAL}"[:64])
     sc.BurnedInAnnotation = "NO"
     return _fix_type2(sc, source)
@@ -256,12 +333,13 @@ def secondary_capture(source: Any, rgb: np.ndarray, result: ModelResult, *,
 
 def result_objects(source: Any, result: ModelResult, *, overlay: np.ndarray | None = None,
                    plan: SeriesPlan | None = None, instance_number: int = 1) -> list[Any]:
-    """The SR, the Parametric Map (single-frame sources with a heatmap) and, given ``overlay``
-    (RGB), the Secondary Capture, in that order."""
+    """The SR, the heatmap (single-frame sources: a Parametric Map, or a fractional SEG for
+    images without patient geometry) and, given ``overlay`` (RGB), the Secondary Capture."""
     plan = plan or SeriesPlan()
     objs = [structured_report(source, result, series_uid=plan.uid("SR"), instance_number=instance_number)]
     if result.heatmap is not None and int(source.get("NumberOfFrames", 1) or 1) == 1:
-        objs.append(parametric_map(source, result, series_uid=plan.uid("PM"), instance_number=instance_number))
+        heat_kind = "PM" if has_patient_geometry(source) else "SEG"
+        objs.append(heatmap_object(source, result, series_uid=plan.uid(heat_kind), instance_number=instance_number))
     if overlay is not None:
         objs.append(secondary_capture(source, overlay, result, series_uid=plan.uid("SC"),
                                       instance_number=instance_number))
@@ -275,11 +353,19 @@ def to_bytes(ds: Any) -> bytes:
     return buf.getvalue()
 
 
+KINDS = {"1.2.840.10008.5.1.4.1.1.88.34": "sr", "1.2.840.10008.5.1.4.1.1.30": "pm",
+         "1.2.840.10008.5.1.4.1.1.66.4": "seg", "1.2.840.10008.5.1.4.1.1.7": "sc"}
+DESCRIPTIONS = {"sr": "structured report (TID 1500)", "pm": "Parametric Map (SHAP heatmap)",
+                "seg": "fractional SEG (SHAP toward the class)", "sc": "Secondary Capture (overlay)"}
+
+
+def kind(ds: Any) -> str:
+    """``"sr"``, ``"pm"`` or ``"sc"`` (by SOP Class), ``"obj"`` for anything else."""
+    return KINDS.get(str(ds.get("SOPClassUID", "")), "obj")
+
+
 def file_name(ds: Any) -> str:
-    kind = {"SR": "sr", "OT": "pm"}.get(str(ds.get("Modality", "")), "obj")
-    if str(ds.get("SOPClassUID", "")).startswith("1.2.840.10008.5.1.4.1.1.7"):
-        kind = "sc"
-    return f"precimed_{kind}_{ds.SOPInstanceUID}.dcm"
+    return f"precimed_{kind(ds)}_{ds.SOPInstanceUID}.dcm"
 
 
 def read_probabilities(sr: Any) -> dict[str, float]:

@@ -29,6 +29,9 @@ SAMPLES_DIR = REPO_MODELS_DIR.parent / "samples"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m precimed.training", description=__doc__)
     parser.add_argument("ids", nargs="*", help=f"bundles to train (default all: {', '.join(TRAINERS)})")
+    parser.add_argument("--cards-only", action="store_true",
+                        help="rewrite tabular cards from the cached cross-validation predictions "
+                             "(build/cv/) without retraining; bundles without a valid cache retrain")
     args = parser.parse_args(argv)
     unknown = [i for i in args.ids if i not in TRAINERS]
     if unknown:
@@ -37,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     for model_id in args.ids or list(TRAINERS):
         module = importlib.import_module(TRAINERS[model_id])
         start = time.perf_counter()
-        card = module.train(REPO_MODELS_DIR)
+        card = None
+        if args.cards_only and hasattr(module, "refresh"):
+            card = module.refresh(REPO_MODELS_DIR)
+        if card is None:
+            card = module.train(REPO_MODELS_DIR)
         if hasattr(module, "sample_rows"):
             SAMPLES_DIR.mkdir(parents=True, exist_ok=True)
             module.sample_rows().to_csv(SAMPLES_DIR / f"{model_id}.csv", index=False, float_format="%.10g")

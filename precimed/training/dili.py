@@ -152,6 +152,15 @@ def train(out_root: Path) -> dict[str, Any]:
     return measured_limitations(out_dir, train_tabular_bundle(recipe(), out_dir))
 
 
+def refresh(out_root: Path) -> dict[str, Any] | None:
+    """Rewrite the card from cached CV predictions (``python -m precimed.training --cards-only``)."""
+    from precimed.training.tabular import refresh_card
+
+    out_dir = out_root / MODEL_ID
+    card = refresh_card(recipe(), out_dir)
+    return None if card is None else measured_limitations(out_dir, card)
+
+
 def measured_limitations(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
     """Add the limitations that only the cross-validated figures can tell, and rewrite the card."""
     import json

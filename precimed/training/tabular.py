@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from precimed.tabular.validate import encode
-from precimed.training.common import binary_metrics, make_deterministic, write_bundle
+from precimed.training.common import make_deterministic, write_bundle
 
 
 @dataclass
@@ -53,6 +53,12 @@ class TabularRecipe:
     folds: int = 5
     repeats: int = 5
     background_rows: int = 100
+    # Evaluation only (never model inputs): patient factors for subgroup figures (factor → level
+    # per row), rows excluded from the label but predicted out of sample (e.g. censored before
+    # the horizon), and time-to-event data for ``X`` followed by ``extra_X``.
+    factors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_X: pd.DataFrame | None = None
+    survival: dict[str, Any] | None = None
 
 
 def input_specs(recipe: TabularRecipe) -> list[dict[str, Any]]:
@@ -131,47 +137,123 @@ def fit(x: np.ndarray, y: np.ndarray, n_classes: int, recipe: TabularRecipe, see
     return model
 
 
-def cross_validated_probabilities(x: np.ndarray, y: np.ndarray, n_classes: int,
-                                  recipe: TabularRecipe) -> np.ndarray:
-    """Out-of-fold probabilities, averaged over the repeats: shape (rows, classes)."""
+@dataclass
+class CVPredictions:
+    """Out-of-fold predictions of every CV repeat, kept apart (what the card's CIs need).
+
+    Attributes:
+        probs: (repeats, rows, classes) out-of-fold probabilities of each repeat.
+        folds: (repeats, rows) the test fold of each row in each repeat (the baselines reuse it).
+        extra: (repeats, extra rows, classes) for rows never trained on (e.g. patients excluded
+            from the label): the mean over that repeat's fold models; ``None`` without such rows.
+    """
+
+    probs: np.ndarray
+    folds: np.ndarray
+    extra: np.ndarray | None = None
+
+    def mean(self) -> np.ndarray:
+        """Probabilities averaged over the repeats: (rows, classes)."""
+        return np.asarray(self.probs.mean(axis=0))
+
+
+def _as_classes(out: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.column_stack([1 - out[:, 0], out[:, 0]]) if n_classes == 2 else out
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, n_classes: int, recipe: TabularRecipe,
+                   extra_x: np.ndarray | None = None) -> CVPredictions:
+    """Repeated stratified K-fold: out-of-fold probabilities per repeat, and the folds."""
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     from precimed.predict import raw_output
 
     cv = RepeatedStratifiedKFold(n_splits=recipe.folds, n_repeats=recipe.repeats,
                                  random_state=recipe.seed)
-    total = np.zeros((len(y), n_classes))
+    probs = np.zeros((recipe.repeats, len(y), n_classes))
+    folds = np.zeros((recipe.repeats, len(y)), dtype="int64")
+    extra = None if extra_x is None else np.zeros((recipe.repeats, len(extra_x), n_classes))
     for k, (tr, te) in enumerate(cv.split(x, y)):
+        r, f = divmod(k, recipe.folds)
         model = fit(x[tr], y[tr], n_classes, recipe, recipe.seed + k)
-        out = raw_output(model, x[te])
-        total[te] += np.column_stack([1 - out[:, 0], out[:, 0]]) if n_classes == 2 else out
-    return total / recipe.repeats
+        probs[r, te] = _as_classes(raw_output(model, x[te]), n_classes)
+        folds[r, te] = f
+        if extra is not None and extra_x is not None and len(extra_x):
+            extra[r] += _as_classes(raw_output(model, extra_x), n_classes) / recipe.folds
+    return CVPredictions(probs=probs, folds=folds, extra=extra)
+
+
+def cross_validated_probabilities(x: np.ndarray, y: np.ndarray, n_classes: int,
+                                  recipe: TabularRecipe) -> np.ndarray:
+    """Out-of-fold probabilities, averaged over the repeats: shape (rows, classes)."""
+    return cross_validate(x, y, n_classes, recipe).mean()
+
+
+def cv_cache_path(model_id: str) -> Path:
+    """Where the trainer keeps a bundle's per-repeat out-of-fold predictions (git-ignored)."""
+    from precimed.registry import REPO_MODELS_DIR
+
+    return REPO_MODELS_DIR.parent.parent / "build" / "cv" / f"{model_id}.npz"
+
+
+def _fingerprint(x: np.ndarray, y: np.ndarray, recipe: TabularRecipe) -> str:
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(x, dtype="float64").tobytes())
+    h.update(np.ascontiguousarray(y, dtype="int64").tobytes())
+    keys = ("hidden", "dropout", "l2", "learning_rate", "epochs", "batch_size", "class_weight",
+            "squash", "seed", "folds", "repeats")
+    h.update(repr([getattr(recipe, k) for k in keys]).encode())
+    return h.hexdigest()
+
+
+def _save_cv(path: Path, cv: CVPredictions, fingerprint: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = cv.extra if cv.extra is not None else np.zeros((0,))
+    np.savez_compressed(path, probs=cv.probs, folds=cv.folds, extra=extra,
+                        fingerprint=np.array(fingerprint))
+
+
+def load_cv(path: Path, fingerprint: str | None = None) -> CVPredictions | None:
+    """The cached CV predictions, or ``None`` if absent or made from other data or recipe."""
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        if fingerprint is not None and str(z["fingerprint"]) != fingerprint:
+            return None
+        extra = z["extra"] if z["extra"].ndim == 3 else None
+        return CVPredictions(probs=z["probs"], folds=z["folds"], extra=extra)
+
+
+def _prepared(recipe: TabularRecipe) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    card = dict(recipe.card)
+    card["modality"] = "tabular"
+    card["inputs"] = input_specs(recipe)
+    x = encode(recipe.X, card)
+    return card, x, np.asarray(recipe.y, dtype="int64")
+
+
+def evaluated_card(recipe: TabularRecipe, card: dict[str, Any], x: np.ndarray, y: np.ndarray,
+                   cv: CVPredictions) -> dict[str, Any]:
+    """The card with its ``evaluation`` (metrics, calibration, baselines, subgroups, survival)."""
+    from precimed.evaluation.pipeline import card_sections, evaluate_tabular
+
+    extra_x = None if recipe.extra_X is None else encode(recipe.extra_X, card)
+    card = dict(card)
+    card["evaluation"] = evaluate_tabular(card, x, y, cv, recipe, extra_x=extra_x)
+    card.update(card_sections(card, recipe))
+    return card
 
 
 def train_tabular_bundle(recipe: TabularRecipe, out_dir: Path) -> dict[str, Any]:
     """Cross-validate, fit on all rows, write the bundle; returns the card."""
     make_deterministic(recipe.seed)
-    card = dict(recipe.card)
-    card["modality"] = "tabular"
-    card["inputs"] = input_specs(recipe)
-    classes = card["classes"]
-    n_classes = len(classes)
-    x = encode(recipe.X, card)
-    y = np.asarray(recipe.y, dtype="int64")
-    probs = cross_validated_probabilities(x, y, n_classes, recipe)
-    evaluation = dict(card.get("evaluation", {}))
-    evaluation["method"] = (f"{recipe.repeats}x{recipe.folds} repeated stratified cross-validation; "
-                            "out-of-fold probabilities averaged over repeats; 95% CIs by "
-                            "stratified bootstrap (2000 resamples)")
-    if n_classes == 2:
-        pos = classes.index(card["positive_class"])
-        yb = (y == pos).astype(int)
-        evaluation.update(binary_metrics(yb, probs[:, pos], threshold=float(card["threshold"])))
-    else:
-        from precimed.training.multiclass import multiclass_metrics
-
-        evaluation.update(multiclass_metrics(y, probs, classes))
-    card["evaluation"] = evaluation
+    card, x, y = _prepared(recipe)
+    n_classes = len(card["classes"])
+    extra_x = None if recipe.extra_X is None else encode(recipe.extra_X, card)
+    cv = cross_validate(x, y, n_classes, recipe, extra_x=extra_x)
+    _save_cv(cv_cache_path(card["id"]), cv, _fingerprint(x, y, recipe))
+    card = evaluated_card(recipe, card, x, y, cv)
     model = fit(x, y, n_classes, recipe, recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     take = np.sort(rng.choice(len(y), size=min(recipe.background_rows, len(y)), replace=False))
@@ -185,3 +267,28 @@ def train_tabular_bundle(recipe: TabularRecipe, out_dir: Path) -> dict[str, Any]
     from precimed.registry import read_bundle
 
     return read_bundle(out_dir).card
+
+
+def refresh_card(recipe: TabularRecipe, out_dir: Path) -> dict[str, Any] | None:
+    """Rewrite a bundle's card from the cached CV predictions, without retraining.
+
+    Returns ``None`` (nothing written) when the cache is missing or was made from other data or
+    another recipe; then only a full :func:`train_tabular_bundle` can write the card.
+    """
+    import json
+
+    from precimed.cards import validate_card
+    from precimed.registry import CARD_FILE
+
+    card, x, y = _prepared(recipe)
+    cv = load_cv(cv_cache_path(card["id"]), _fingerprint(x, y, recipe))
+    old_path = out_dir / CARD_FILE
+    if cv is None or not old_path.is_file():
+        return None
+    old = json.loads(old_path.read_text("utf-8"))
+    card = evaluated_card(recipe, card, x, y, cv)
+    for key in ("explanation", "weights_sha256", "created"):  # the weights are unchanged
+        card[key] = old[key]
+    validate_card(card, source=str(old_path))
+    old_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return card

@@ -49,6 +49,52 @@ def load() -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     return X, label, counts
 
 
+def age_band(age: float) -> str:
+    """The age band of the subgroup figures (the cohort is 24-60 years old)."""
+    return "under 40" if age < 40 else ("40-49" if age < 50 else "50 and over")
+
+
+def evaluation_data() -> dict[str, Any]:
+    """What the card's subgroup and survival figures need, beside the training rows.
+
+    ``factors`` (per training row, in ``load()`` order), ``extra_X`` (the patients censored
+    before 5 years: excluded from the label, predicted out of sample for the survival figures),
+    and ``survival``: time (days) and event for the training rows followed by the extra rows.
+    """
+    from sksurv.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer()
+    event = np.asarray(y["e.tdm"], dtype=bool)
+    time = np.asarray(y["t.tdm"], dtype="float64")
+    keep = (event & (time <= FIVE_YEARS_DAYS)) | (time > FIVE_YEARS_DAYS)
+    grade = X["grade"].astype(str).replace({"unkown": "unknown"})
+    bands = [{"level": "under 40", "below": 40}, {"level": "40-49", "below": 50},
+             {"level": "50 and over"}]
+    factors = {
+        "er": {"input": "er", "label": "ER status", "levels": ["negative", "positive"],
+               "values": X["er"].astype(str)[keep].tolist()},
+        "grade": {"input": "grade", "label": "histological grade", "levels": [*GRADE_LEVELS, "unknown"],
+                  "values": grade[keep].tolist()},
+        "age band": {"input": "age", "label": "age", "bands": bands,
+                     "values": [age_band(a) for a in X["age"].astype(float)[keep]]},
+    }
+    all_x, _, _ = load()
+    extra = X.loc[~keep].reset_index(drop=True).copy()
+    extra["grade"] = extra["grade"].astype(str).replace({"unkown": np.nan}).fillna(
+        all_x["grade"].mode().iloc[0])
+    extra["er"] = extra["er"].astype(str)
+    for col in extra.columns:
+        if col not in ("grade", "er"):
+            extra[col] = extra[col].astype("float64")
+    order = np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)])
+    clinical = pd.DataFrame({"age": X["age"].astype(float), "size": X["size"].astype(float),
+                             "grade": grade, "er": X["er"].astype(str)}).iloc[order]
+    return {"factors": factors, "extra_X": extra[all_x.columns],
+            "survival": {"time": time[order], "event": event[order], "horizon_days": FIVE_YEARS_DAYS,
+                         "clinical": clinical.reset_index(drop=True),
+                         "paper": "desmedt2007"}}
+
+
 def recipe() -> TabularRecipe:
     X, y, counts = load()
     card: dict[str, Any] = {
@@ -97,7 +143,8 @@ def recipe() -> TabularRecipe:
             "Gene-expression values are only comparable if produced on HG-U133A and normalised like GSE7390.",
             "The 76 probe sets were chosen on another cohort (Wang et al. 2005); the model does not "
             "reselect genes.",
-            "Probabilities are calibrated to this cohort's 5-year metastasis rate; other populations differ.",
+            "Probabilities reflect this cohort's 5-year metastasis rate; other populations differ "
+            "(the card's calibration block says how well they match here).",
         ],
         "not_for_clinical_use": True,
         "produced_by": f"make models (python -m precimed.training {MODEL_ID})",
@@ -113,11 +160,19 @@ def recipe() -> TabularRecipe:
         categorical={"grade": GRADE_LEVELS, "er": ["negative", "positive"]},
         fixed={"age", "er"}, units=units, descriptions=descriptions,
         hidden=(16,), dropout=0.3, l2=3e-2, learning_rate=2e-3, epochs=120, batch_size=32,
+        **evaluation_data(),
     )
 
 
 def train(out_root: Path) -> dict[str, Any]:
     return train_tabular_bundle(recipe(), out_root / MODEL_ID)
+
+
+def refresh(out_root: Path) -> dict[str, Any] | None:
+    """Rewrite the card from cached CV predictions (``python -m precimed.training --cards-only``)."""
+    from precimed.training.tabular import refresh_card
+
+    return refresh_card(recipe(), out_root / MODEL_ID)
 
 
 def sample_rows() -> pd.DataFrame:

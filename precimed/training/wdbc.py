@@ -79,3 +79,10 @@ def sample_rows() -> pd.DataFrame:
     out = X.iloc[picks].copy()
     out.insert(0, "sample", [f"WDBC-row{p}" for p in picks])
     return out.reset_index(drop=True)
+
+
+def refresh(out_root: Path) -> dict[str, Any] | None:
+    """Rewrite the card from cached CV predictions (``python -m precimed.training --cards-only``)."""
+    from precimed.training.tabular import refresh_card
+
+    return refresh_card(recipe(), out_root / MODEL_ID)

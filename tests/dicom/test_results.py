@@ -16,6 +16,7 @@ from precimed.dicom.results import (
     ModelResult,
     SeriesPlan,
     file_name,
+    kind,
     overlay_rgb,
     read_probabilities,
     result_objects,
@@ -91,3 +92,30 @@ def test_multi_frame_source_gets_an_sr_for_its_frame_only() -> None:
 def test_bad_heatmap_is_refused(ct) -> None:
     with pytest.raises(PrecimedInputError, match="heatmap of shape"):
         result_objects(ct, _result(np.zeros((64, 64), np.float32)))
+
+
+@pytest.mark.slow
+def test_projection_image_gets_a_fractional_seg_clean_under_dciodvfy(tmp_path) -> None:
+    """A CR has no patient geometry: the heatmap goes out as a fractional SEG (highdicom cannot
+    build its Parametric Map); every object passes dciodvfy with no error the CR lacks."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pacs"))
+    from pacs_helpers import dciodvfy_errors
+
+    path = Path(__file__).resolve().parents[2] / "assets/samples/lesion-cnn-synthetic/cr_chest_heldout_J2K.dcm"
+    [frame] = load_path(path).frames
+    heat = np.zeros(frame.shape, np.float32)
+    heat[100:200, 300:400] = 0.02
+    heat[900:950, 900:950] = -0.01
+    objs = result_objects(frame.header, _result(heat), overlay=overlay_rgb(np.zeros(frame.shape, np.uint8), heat))
+    assert [kind(o) for o in objs] == ["sr", "seg", "sc"]
+    seg = objs[1]
+    assert seg.SegmentationType == "FRACTIONAL" and seg.StudyInstanceUID == frame.header.StudyInstanceUID
+    frac = seg.pixel_array.astype(float) / float(seg.MaximumFractionalValue)
+    assert frac[150, 350] == pytest.approx(1.0) and frac[920, 920] == 0 and frac[0, 0] == 0
+    source_errors = set(dciodvfy_errors(path))
+    for obj in objs:
+        out = tmp_path / file_name(obj)
+        out.write_bytes(to_bytes(obj))
+        assert not set(dciodvfy_errors(out)) - source_errors, kind(obj)
