@@ -23,7 +23,7 @@ def _samples() -> dict[str, Path]:
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
+    at = AppTest.from_file(PAGE, default_timeout=180)  # the first run imports TensorFlow
     at.run()
     return at
 
