@@ -9,7 +9,7 @@ ORTHANC_DICOMWEB ?= /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: install run test test-fast browser pacs-deps models lint bench clean
+.PHONY: install run test test-fast browser pacs-deps oidc-provider models lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ browser:
 	fi
 	@$(CHROMIUM) --version
 
+# A real OpenID Connect provider for the login browser test (npm's certified oidc-provider,
+# pinned by tests/auth/oidc/package-lock.json; install scripts are not run).
+OIDC_DIR := tests/auth/oidc
+oidc-provider: $(OIDC_DIR)/node_modules/.package-lock.json
+
+$(OIDC_DIR)/node_modules/.package-lock.json: $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian nodejs + npm for the OIDC provider test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	cd $(OIDC_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
 # Debian's Orthanc with its DICOMweb plugin (a real PACS for tests/pacs), and dicom3tools'
 # dciodvfy (validates the DICOM objects PreciMed writes). The package's service is not started.
 pacs-deps:
@@ -43,7 +56,7 @@ pacs-deps:
 	fi
 	@$(ORTHANC) --version | head -n 1
 
-test: install browser pacs-deps lint
+test: install browser pacs-deps oidc-provider lint
 	$(PY) -m pytest -q
 
 test-fast: install

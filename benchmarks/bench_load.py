@@ -44,9 +44,14 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2, help="waves per session count")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    import os
+    import secrets
     import shutil
     import tempfile
 
+    # A throw-away audit key for this run, shared with the server it starts (inherited), so the
+    # keyed fingerprints computed here match the server's and no key file is left behind.
+    os.environ.setdefault("PRECIMED_AUDIT_KEY", secrets.token_hex(32))
     folder = Path(tempfile.mkdtemp(prefix="precimed-bench-load-"))
     table = folder / "patients.csv"
     shutil.copy(sample_files("breast-cytology-wdbc")[0], table)

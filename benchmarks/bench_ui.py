@@ -54,6 +54,10 @@ TARGETS = {"what-if edit": 150, "row switch": 400, "model switch": 400, "preset"
            "upload": 1500, "first explanation": 2000, "home": 1500}
 
 
+def med(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     k = (len(s) - 1) * q
@@ -131,8 +135,11 @@ def choose(page: Any, picker_selector: str, option: str) -> None:
     page.locator('[role="option"]', has_text=option).first.click()
 
 
-def summary(name: str, times: list[float], engine_ms: float, engine_what: str, target: float | None,
+def summary(name: str, times: list[float], engine_ms: float | None, engine_what: str, target: float | None,
             **extra: Any) -> dict[str, Any]:
+    if not times:
+        return {"name": name, "ours_ms": None, "baseline": engine_what, "baseline_ms": engine_ms,
+                "ratio": None, "target_ms": target, "failed": True}
     return figure(name, statistics.median(times), engine_what, engine_ms, target,
                   browser_p50_ms=round(statistics.median(times), 1), browser_p95_ms=round(pct(times, 0.95), 1),
                   repeats=len(times), **extra)
@@ -373,6 +380,21 @@ def floor(browser: Any, repeats: int) -> list[float]:
     return times
 
 
+FAILED: dict[str, str] = {}
+
+
+def attempt(name: str, fn: Callable[[], Any], parts: int = 1) -> Any:
+    """Run one section; a failure is reported (``failed`` in the JSON), the others still run."""
+    try:
+        result = fn()
+        print(f"{name}: done", file=sys.stderr, flush=True)
+        return result
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        FAILED[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        print(f"{name}: FAILED {FAILED[name]}", file=sys.stderr, flush=True)
+        return ([],) * parts if parts > 1 else []
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per interaction (>= 10)")
@@ -385,8 +407,8 @@ def main() -> int:
     figures: list[dict[str, Any]] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        home, after_warm, from_start, warm = fresh_servers(browser, args.fresh)
-        floor_times = floor(browser, args.repeats)
+        home, after_warm, from_start, warm = attempt("fresh servers", lambda: fresh_servers(browser, args.fresh), 4)
+        floor_times = attempt("floor", lambda: floor(browser, args.repeats))
         with server() as (url, _t0, log):
             deadline = time.perf_counter() + 180
             while "warm-up done" not in log.read_text(errors="replace") and time.perf_counter() < deadline:
@@ -396,49 +418,52 @@ def main() -> int:
             page.set_default_timeout(180_000)
             from precimed.registry import get_bundle
 
-            wi = {m: whatif_edits(page, url, m, get_bundle(m).card["name"][:40], args.repeats) for m in (GSE, DILI)}
-            rows, models = genomics_switches(page, url, args.repeats)
-            uploads, presets = imaging(page, url, args.repeats)
-            cohort_times = cohort(page, url, args.repeats, Path(tmp))
+            wi = {m: attempt(f"what-if {m}", lambda m=m: whatif_edits(
+                page, url, m, get_bundle(m).card["name"][:40], args.repeats)) for m in (GSE, DILI)}
+            rows, models = attempt("genomics", lambda: genomics_switches(page, url, args.repeats), 2)
+            uploads, presets = attempt("imaging", lambda: imaging(page, url, args.repeats), 2)
+            cohort_times = attempt("cohort", lambda: cohort(page, url, args.repeats, Path(tmp)))
             ctx.close()
         browser.close()
-    eng = engine_figures()
+    eng = attempt("engine", engine_figures) or {}
     load_after = os.getloadavg()
     for m, label in ((GSE, "genomic"), (DILI, "DILI")):
         figures.append(summary(f"what-if edit → prediction + waterfalls ({label}), browser",
-                               wi[m], eng[f"whatif {m}"], "engine: evaluate_edits", TARGETS["what-if edit"],
+                               wi[m], eng.get(f"whatif {m}"), "engine: evaluate_edits", TARGETS["what-if edit"],
                                target_p95_ms=300))
-    figures.append(summary("Genomics row switch → explanation, browser", rows, eng["row switch"],
+    figures.append(summary("Genomics row switch → explanation, browser", rows, eng.get("row switch"),
                            "engine: explain_rows (1 row)", TARGETS["row switch"]))
-    figures.append(summary("Genomics model switch → explanation, browser", models, eng["model switch"],
+    figures.append(summary("Genomics model switch → explanation, browser", models, eng.get("model switch"),
                            "engine: read+validate+predict+explain", TARGETS["model switch"]))
-    figures.append(summary("Imaging upload → heatmap (warm), browser", uploads, eng["upload"],
+    figures.append(summary("Imaging upload → heatmap (warm), browser", uploads, eng.get("upload"),
                            "engine: decode+score+explain_image", TARGETS["upload"]))
-    figures.append(summary("Imaging window preset → redrawn image, browser", presets, eng["preset"],
+    figures.append(summary("Imaging window preset → redrawn image, browser", presets, eng.get("preset"),
                            "engine: render (window)", TARGETS["preset"]))
-    figures.append(summary("Cohort 10,000 rows upload → table, browser", cohort_times, eng["cohort"],
+    figures.append(summary("Cohort 10,000 rows upload → table, browser", cohort_times, eng.get("cohort"),
                            "engine: score_cohort (10k, SHAP)", None))
-    later = statistics.median(rows)
+    later = med(rows)
     figures.append(summary("first explanation, fresh server, after warm-up, browser", after_warm, later,
                            "a later row switch (browser p50)", TARGETS["first explanation"],
-                           warmup_done_after_start_ms=round(statistics.median(warm), 1)))
+                           warmup_done_after_start_ms=med(warm)))
     figures.append(summary("first explanation, user at server start (from start), browser", from_start,
-                           statistics.median(warm), "warm-up finished after start", None))
-    figures.append(summary("home page, fresh server (warm-up running), browser", home, statistics.median(floor_times),
+                           med(warm), "warm-up finished after start", None))
+    figures.append(summary("home page, fresh server (warm-up running), browser", home, med(floor_times),
                            "Streamlit floor (empty fragment)", TARGETS["home"]))
     figures.append(summary("Streamlit floor: empty fragment rerun round trip, browser", floor_times,
-                           statistics.median(floor_times), "itself", None))
+                           med(floor_times), "itself", None))
     info = machine()
     info["load"] = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after],
                     "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     import json
 
     if args.json:
-        print(json.dumps({"machine": info, "figures": figures}))
+        print(json.dumps({"machine": info, "figures": figures, "failed": FAILED}))
     else:
         for f in figures:
-            print(f"{f['name']:<72} p50 {f['browser_p50_ms']:>8.0f}  p95 {f['browser_p95_ms']:>8.0f}  "
+            print(f"{f['name']:<72} p50 {f.get('browser_p50_ms', float('nan')):>8.0f}  "
+                  f"p95 {f.get('browser_p95_ms', float('nan')):>8.0f}  "
                   f"engine {f['baseline_ms'] or 0:>8.1f}  target {f.get('target_ms') or '-'}")
+        print("failed:", FAILED)
         print("load:", info["load"])
     return 0
 

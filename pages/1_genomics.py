@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pages._compare import show_reference
 from pages._ui import (
     card_summary,
     class_metrics,
@@ -26,11 +27,12 @@ from pages._ui import (
     show_error,
     table_input,
 )
-from precimed.cards import subject_word
+from precimed.cards import feature_labels, subject_word
 from precimed.errors import PrecimedInputError
+from precimed.evaluation.caveats import subgroup_caveats
 from precimed.format import blank_missing
 from precimed.plots import WATERFALL_BARS, beeswarm_figure, probability_figure, waterfall_figure
-from precimed.tabular.validate import MISSING_POLICY, ValidatedTable, validate_table
+from precimed.tabular.validate import MISSING_POLICY, ValidatedTable, flag_headline, validate_table
 
 page_setup()
 st.title("Genomic and clinical data")
@@ -40,6 +42,7 @@ if bundle is None:
 card = bundle.card
 subject = subject_word(card)
 classes = list(card["classes"])
+labels = feature_labels(card)  # gene symbols beside probe columns
 
 chosen_input = table_input(bundle, prefix="", subject=subject)
 if chosen_input is None:
@@ -94,20 +97,28 @@ def patient_view(table: ValidatedTable, predictions: list[Any], input_key: str) 
         show_error(exc)
         return
     pos = card.get("positive_class")
+    flagged = table.row_flags(row)  # extrapolated / imputed inputs of this row
     st.subheader("Prediction")
     class_metrics(pred.probabilities, classes if not pos else [pos], key="gx_probs",
                   help=f"decision threshold {card['threshold']}" if card.get("threshold") else None)
     st.markdown(f"Prediction for this {subject}: **{pred.prediction}**"
                 + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
+    if pos and card.get("output"):  # e.g. a published score's monotone transform, not a risk
+        st.caption(card["output"]["what"])
+    for line in subgroup_caveats(card, table.frame.iloc[row].to_dict()):  # weaker subgroups
+        st.warning(line, icon="⚠️")
     left, right = st.columns([1, 2])
     with left:
         st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
                                            positive_class=pos or explain_class), key="probabilities")
+        if headline := flag_headline(table, row, labels):
+            st.warning(headline, icon="⚠️")
         card_summary(card)
     with right:
         st.subheader(f"Why: SHAP explanation for this {subject}")
         st.plotly_chart(waterfall_figure(expl.base_value, expl.values, expl.feature_values,
-                                         output=expl.output, class_name=expl.class_name),
+                                         output=expl.output, class_name=expl.class_name,
+                                         max_features=WATERFALL_BARS, labels=labels, flagged=flagged),
                         key="waterfall")
         st.caption(f"{expl.method}, background: {card['explanation']['background']}. "
                    f"Red bars push toward '{expl.class_name}', blue bars away"
@@ -121,13 +132,15 @@ def patient_view(table: ValidatedTable, predictions: list[Any], input_key: str) 
         id_col = identifier_column(list(raw.columns))
         identifier = str(raw.iloc[row][id_col]) if id_col else f"row {row}"
         return build_report(card, identifier=identifier, probabilities=pred.probabilities,
-                            explanation=expl, fmt="pdf")
+                            explanation=expl, fmt="pdf", warnings=table.row_warnings(row),
+                            flagged=flagged)
 
     with left:
         st.download_button(f"Download {subject} report (PDF)", data=_report_pdf,
                            file_name=f"precimed-report-{bundle.id}-row{row}.pdf", mime="application/pdf",
                            key="report_pdf", help="One page: pseudonymised identifier, model and version, "
                            "prediction, explanation chart, card summary, limitations. Made offline.")
+    show_reference(bundle, raw, row, pred.probabilities)  # the published reference, if a card pairs one
 
 
 @st.fragment
@@ -146,7 +159,7 @@ def cohort_view(table: ValidatedTable, predictions: list[Any], input_key: str) -
         values, frame = memo("gx_cohort", (bundle.id, input_key, summary_class),
                              lambda: explain_table(bundle, table, summary_class))
         st.plotly_chart(beeswarm_figure(values, frame.to_numpy(), list(frame.columns),
-                                        class_name=summary_class), key="beeswarm")
+                                        class_name=summary_class, labels=labels), key="beeswarm")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
 

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from pages._ui import model_banner, page_setup, pick_model, scoped, show_error
-from precimed.cards import subject_word
+from precimed.cards import feature_labels, subject_word
 from precimed.cohort.export import to_parquet_bytes, to_safe_csv
 from precimed.cohort.figures import (
     confusion_figure,
@@ -47,11 +47,15 @@ state: dict[str, Any] = st.session_state.setdefault("cohort", {})
 
 
 def progress_bar() -> Any:
-    bar = st.progress(0.0, text="Scoring…")
+    from precimed.cohort.pipeline import ProgressMeter
 
-    def update(done: int, total: int | None) -> None:
+    bar = st.progress(0.0, text="Scoring…")
+    meter = ProgressMeter(None)
+
+    def update(done: int, total: int | None) -> None:  # rows done, rows/s, time left
+        meter.total = total
         share = min(done / total, 1.0) if total else 0.0
-        bar.progress(share, text=f"Scored {done:,} of {total or '?':,} rows")
+        bar.progress(share, text=meter.line(done).capitalize())
 
     return update
 
@@ -143,7 +147,9 @@ narrowed = set(chosen_preds) != set(classes) or (low, high) != (0.0, 1.0)
 shown = filter_results(results, predictions=chosen_preds, class_name=focus, prob_range=(low, high),
                        errors_only=errors_only, include_unscored=not narrowed)
 st.caption(f"{len(shown):,} of {len(results):,} rows shown; click a column header to sort.")
-st.dataframe(blank_missing(shown), hide_index=True, key="cohort_results")
+shown_names = feature_labels(card)  # gene symbols beside probe columns (display only; exports keep names)
+st.dataframe(blank_missing(shown.replace({c: shown_names for c in shown.columns if str(c).endswith("_feature")})),
+             hide_index=True, key="cohort_results")
 d1, d2 = st.columns(2)
 stem = f"{bundle.id}-scores"
 d1.download_button("Download CSV", to_safe_csv(results), file_name=f"{stem}.csv",
@@ -158,7 +164,8 @@ with left:
     st.plotly_chart(risk_histogram(results, focus, threshold=threshold), key="risk_histogram")
 with right:
     if state["importance"] is not None:
-        st.plotly_chart(importance_figure(state["importance"], focus), key="importance")
+        st.plotly_chart(importance_figure(state["importance"], focus, labels=shown_names),
+                        key="importance")
         st.caption("Mean |SHAP value| over the scored rows: how much each feature moves "
                    f"P({focus}) on average, in either direction.")
 

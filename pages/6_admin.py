@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages._auth import is_admin
+from pages._auth import admin_refusal
 from pages._ui import cached_bundles, page_setup, show_error
 from precimed import audit
 from precimed.errors import PrecimedInputError
@@ -13,8 +13,9 @@ from precimed.userdata import user_models_dir
 
 page_setup()
 st.title("Administration")
-if not is_admin():
-    st.error("Administrators only: your account is not in [precimed] admins in secrets.toml.")
+refusal = admin_refusal()
+if refusal is not None:
+    st.error(refusal, icon="🔒")
     st.stop()
 
 st.subheader("Import a model bundle")

@@ -6,19 +6,21 @@ Login is on when ``.streamlit/secrets.toml`` has an ``[auth]`` section (see
 page they asked for. Without ``[auth]`` the app is open, as before. A secrets file that exists
 but cannot be parsed locks everyone out (fail closed) rather than opening the app.
 
-The signed-in user (e-mail, else name, else subject) is what the audit log records as ``who``.
-``[precimed] admins = ["ana@example.org"]`` in the same file restricts the admin page.
+The signed-in user's verified e-mail (else the provider's subject, with any unverified e-mail
+marked) is what the audit log records as ``who``. ``[precimed] admins = ["ana@example.org"]`` in
+the same file lists the administrators (exact, verified addresses; ``["*"]`` for every verified
+user; empty or absent: none): the rule is :mod:`precimed.access`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from precimed import audit
+from precimed import access, audit
 
 REFUSAL = ("Sign-in required: this PreciMed installation is configured for OpenID Connect "
            "login, and anonymous users cannot see any page.")
@@ -39,15 +41,9 @@ def auth_state() -> str:
 
 
 def current_user() -> str | None:
-    """The signed-in user's e-mail (or name, or subject); ``None`` when nobody is signed in."""
-    user = st.user
-    if not user.get("is_logged_in"):
-        return None
-    for key in ("email", "name", "preferred_username", "sub"):
-        value = user.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return "signed-in user"
+    """Who the audit log names (see :func:`precimed.access.audit_name`); ``None`` when nobody
+    is signed in."""
+    return access.audit_name(st.user.to_dict())
 
 
 def _providers() -> list[str | None]:
@@ -74,8 +70,12 @@ def _sign_in_screen() -> None:
                          "Authlib (pip install 'precimed[auth]') and check [auth] in secrets.toml.")
 
 
-def require_login() -> None:
+def require_login(url_paths: Sequence[str] = ()) -> None:
     """The gate: returns when the app may be shown, else renders the sign-in screen and stops.
+
+    Args:
+        url_paths: the app's page paths (``genomics``, ``admin``, ...): each is served the
+            sign-in screen too, so a deep link shows it, not "page not found" over it.
 
     Also tells the audit log who is acting in this script run.
     """
@@ -88,8 +88,10 @@ def require_login() -> None:
     if who is None:
         # A navigation with only the sign-in screen: every URL lands on it, and Streamlit's
         # legacy pages/ router is switched off for the process.
-        st.navigation([st.Page(_sign_in_screen, title="Sign in", url_path="login", default=True)],
-                      position="hidden").run()
+        screens = [st.Page(_sign_in_screen, title="Sign in", url_path="login", default=True)]
+        screens += [st.Page(_sign_in_screen, title="Sign in", url_path=u)
+                    for u in dict.fromkeys(url_paths) if u and u != "login"]
+        st.navigation(screens, position="hidden").run()
         st.stop()
     with st.sidebar:
         st.caption(f"Signed in as **{who}**")
@@ -97,17 +99,38 @@ def require_login() -> None:
             st.logout()
 
 
-def is_admin() -> bool:
-    """True without login; with login, the user must be in ``[precimed] admins`` when that list
-    is set (else every signed-in user is an administrator)."""
+def admin_refusal() -> str | None:
+    """``None`` when the current user may use the Admin page, else why not (shown on the page).
+
+    Without login the app is open and so is the page (no one is authenticated to restrict).
+    With login: the verified-e-mail rule of :mod:`precimed.access`; a malformed ``admins``
+    closes the page for everyone and says what is wrong (also on the server's console).
+    """
     if auth_state() == "off":
-        return True
-    who = current_user()
-    if who is None:
-        return False
-    section: Any = st.secrets.get("precimed", {})
-    admins = section.get("admins") if isinstance(section, Mapping) else None
-    return not admins or who in admins
+        return None
+    user = st.user.to_dict()
+    try:
+        rule = access.parse_admins(st.secrets.get("precimed"))
+    except access.AdminConfigError as exc:
+        import sys
+
+        print(f"PreciMed configuration error: {exc}", file=sys.stderr, flush=True)
+        return (f"Configuration error: {exc}. The Admin page stays closed until the operator "
+                "fixes .streamlit/secrets.toml.")
+    if access.is_admin(user, rule):
+        return None
+    if not user.get("is_logged_in"):
+        return "Administrators only: sign in first."
+    if access.verified_email(user) is None:
+        return ("Administrators only: your identity provider has not verified your e-mail "
+                "address (email_verified), so it cannot be matched against [precimed] admins.")
+    if not rule.addresses and not rule.everyone:
+        return "Administrators only: no administrator is configured ([precimed] admins is empty)."
+    return "Administrators only: your account is not in [precimed] admins in secrets.toml."
+
+
+def is_admin() -> bool:
+    return admin_refusal() is None
 
 
 def refuse_anonymous() -> None:

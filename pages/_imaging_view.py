@@ -17,9 +17,8 @@ import streamlit as st
 
 from pages._ui import card_summary, class_metrics, memo, model_banner, scoped, show_error
 from precimed.dicom import LoadResult, file_windows, render, window_choices
-from precimed.dicom.deid import deidentify_bytes, metadata_rows
+from precimed.dicom.deid import metadata_rows
 from precimed.dicom.window import Window, to_png
-from precimed.errors import PrecimedInputError
 from precimed.imaging.check import assess_frame, scope_message
 from precimed.imaging.figures import image_figure
 from precimed.plots import probability_figure
@@ -219,15 +218,6 @@ def _metadata_and_export(result: LoadResult, frame: Any) -> None:
     raw = result.files.get(frame.source)
     if raw is None:
         return
-    cache = state.setdefault("imaging_deid_cache", {})
-    try:
-        if frame.source not in cache:
-            cache[frame.source] = deidentify_bytes(raw, frame.source)
-        st.download_button("Download this file de-identified (DICOM)", cache[frame.source],
-                           file_name=f"deidentified_{Path(frame.source).name or 'image.dcm'}",
-                           mime="application/dicom", key="imaging_deid")
-        st.caption("De-identified with the PS3.15 Basic Application Level Confidentiality "
-                   "Profile: identifying attributes removed or replaced, private attributes "
-                   "removed, new UIDs. Text burned into the pixels is not removed.")
-    except PrecimedInputError as exc:
-        show_error(exc)
+    from pages._deid_export import deidentified_download
+
+    deidentified_download(frame.source, raw)  # pages/_deid_export.py

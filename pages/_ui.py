@@ -64,11 +64,15 @@ def pick_model(modality: str | None = None, *, key: str = "model") -> Bundle | N
 
 
 def model_banner(card: dict[str, Any]) -> None:
-    """The model's name and version, and the not-for-clinical-use banner the card requires."""
+    """The model's name and version, and the not-for-clinical-use banner.
+
+    The banner is not the card's to remove: PreciMed is not a medical device, whatever a card
+    says, so it is shown for every model (``not_for_clinical_use`` is not consulted; the schema
+    refuses ``false`` for user-supplied bundles).
+    """
     st.caption(f"Model: **{card['name']}** · version {card['version']} · id `{card['id']}` · "
                f"weights SHA-256 `{card['weights_sha256'][:12]}…`")
-    if card.get("not_for_clinical_use", True):
-        st.warning(NOT_FOR_CLINICAL_USE, icon="⚠️")
+    st.warning(NOT_FOR_CLINICAL_USE, icon="⚠️")
 
 
 def card_summary(card: dict[str, Any]) -> None:

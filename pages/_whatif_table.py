@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import memo, scoped, show_error
-from precimed.cards import FeatureSpec
+from precimed.cards import FeatureSpec, feature_labels
 from precimed.errors import PrecimedInputError
 from precimed.format import number, percent, signed
 from precimed.plots import probability_figure, waterfall_figure
@@ -158,7 +158,7 @@ def _editor(row: Row, result: Any, explain_class: str) -> None:
         spec = by_name[name]
         key = row.key(f"edit_{name}")
         current = edits.get(name, original[name])
-        label = f"{'🔒 ' if spec.fixed else ''}{name}  ·  SHAP {signed(result.after.shap[explain_class][name])}"
+        label = f"{'🔒 ' if spec.fixed else ''}{spec.label}  ·  SHAP {signed(result.after.shap[explain_class][name])}"
         help_text = (f"{spec.description or ''} — {describe_range(spec)}; original value "
                      f"{number(original[name])}" + ("; fixed: cannot change" if spec.fixed else ""))
         if spec.is_categorical:
@@ -206,6 +206,9 @@ def _results(row: Row, result: Any, explain_class: str) -> None:
         p = values.probabilities[explain_class]
         st.plotly_chart(waterfall_figure(base, values.shap[explain_class], values.values, output=p,
                                          class_name=explain_class, max_features=10,
+                                         labels=feature_labels(card),
+                                         flagged={f.feature: "extrapolated" for f in result.flags}
+                                         if which == "Edited" else None,
                                          title=f"{which}: P({explain_class}) = {p:.3f} ({percent(p)})"),
                         key=key)
     st.caption(f"{result.method}; red pushes toward '{explain_class}', blue away. Base value + "

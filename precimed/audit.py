@@ -1,28 +1,52 @@
-"""Audit log: an append-only, hash-chained JSON-lines record of every prediction and explanation.
+"""Audit log: an append-only JSON-lines record of every prediction and explanation, each line
+sealed by an HMAC-SHA256 under a key held apart from the log and chained to the line before.
 
 Enabled by ``PRECIMED_AUDIT_LOG``: a file path, or ``default`` for
 ``~/.local/share/precimed/audit.jsonl``; unset, empty or ``off`` disables it (the default, so
-that nothing about a patient reaches the disk unless the operator chooses to keep a trail).
+that nothing about a patient reaches the disk unless the operator chooses to keep a trail). The
+key is ``PRECIMED_AUDIT_KEY`` or a 0600 key file outside the log's folder
+(:mod:`precimed.audit_key`), created when a new log starts.
 
 Each line is one JSON object with sorted keys::
 
     {"seq": 7, "time": "2026-11-25T23:40:00.123456Z", "who": "ana@example.org",
-     "action": "predict", "model": {"id", "version", "weights_sha256", "user_supplied"},
-     "input": {"fingerprint": "sha256:…", "shape": [1, 80]}, "output": …,
-     "prev": "<hash of line 6>", "hash": "<SHA-256 of this line without its hash field>"}
+     "action": "predict", "event_action": "E", "outcome": 0,
+     "source": {"host": "ward-ws-3", "app": "precimed 0.1.0"},
+     "model": {"id", "version", "weights_sha256", "user_supplied"},
+     "input": {"fingerprint": "hmac-sha256:…", "shape": [1, 80]}, "output": …,
+     "key_id": "a7a2e84a7ab4de5a", "prev": "<MAC of line 6>",
+     "mac": "<HMAC-SHA256(key, canonical JSON of this line without its mac)>"}
 
-The input is recorded only as a fingerprint: the SHA-256 of the model-ready input (the
-card's features, encoded), never the values or any identifier column. ``who`` is the user set
-with :func:`set_actor` (the app sets the logged-in user when OIDC login is on), else
-``cli:<account>`` for the command line, else ``anonymous``.
+Why keyed: with a plain hash chain, anyone who can write the file can edit a line and recompute
+every hash after it. Here a line's MAC needs the key, so an edited, inserted or forged line
+fails :func:`verify` at that line even when every MAC after it was "recomputed" with another
+key or none; a deleted or reordered line breaks the next line's ``prev``. Cutting lines off the
+*end* leaves a valid shorter chain: record :func:`head` elsewhere (``precimed audit head``)
+and check with ``verify(head=...)``, which then reports the truncation.
 
-Editing, inserting, deleting or reordering a line breaks the chain at that line, which
-:func:`verify` reports. Cutting lines off the *end* leaves a valid shorter chain: to detect that,
-keep the head hash (shown by ``precimed audit verify`` and the admin page) somewhere else.
+The input is recorded only as a keyed fingerprint, HMAC-SHA256(key, dtype, shape and bytes of
+the model-ready input), never the values or any identifier column: without the key, someone
+holding a patient's record cannot confirm that it was scored by recomputing the fingerprint.
+
+Standards this follows, where they fit:
+
+- NIST SP 800-92 (Guide to Computer Security Log Management): entries carry timestamp (UTC),
+  event type, source, user and outcome (§2.1, §4.2); integrity by keyed message digests with
+  the key stored apart from the log (§4.3, §5.4); logging fails closed (no record, no result).
+- DICOM PS3.15 Annex A.5 (Audit Trail Message Format Profile, after RFC 3881): ``time`` is
+  EventDateTime, ``action`` the EventID (predict/explain/score ~ DCM 110112 Query, import ~
+  DCM 110110 Patient Record / Application Activity), ``event_action`` the EventActionCode
+  (C, R, U, D, E), ``outcome`` the EventOutcomeIndicator (0 success; failures raise before a
+  line is written), ``who`` the ActiveParticipant UserID (the requestor), ``source.host`` the
+  AuditSourceID, ``model`` and ``input`` the ParticipantObjectIdentification (the object is
+  named by a keyed fingerprint, not a patient ID, to keep the log free of identifiers). The
+  lines are JSON, not the profile's XML schema, and are not sent to a syslog audit repository
+  (PS3.15 A.5 does not require a transport; export them if an audit repository needs them).
 
 Example:
     >>> import os, tempfile, numpy as np
     >>> os.environ["PRECIMED_AUDIT_LOG"] = tempfile.mktemp(suffix=".jsonl")
+    >>> os.environ["PRECIMED_AUDIT_KEY"] = "doctest-key-" + "x" * 32
     >>> class B: id, version, card = "m", "1.0.0", {"weights_sha256": "0" * 64}
     >>> _ = record("predict", B(), np.zeros((1, 3), "float32"), {"rows": 1})
     >>> verify().ok
@@ -46,8 +70,13 @@ from typing import Any
 
 import numpy as np
 
+from precimed.audit_key import KEY_ENV, KEY_FILE_ENV, AuditKey, AuditKeyError, load_key
 from precimed.errors import PrecimedInputError
 from precimed.userdata import user_data_dir
+
+__all__ = ["ENV", "KEY_ENV", "KEY_FILE_ENV", "AuditKeyError", "VerifyResult", "append",
+           "fingerprint", "head", "line_mac", "load_key", "log_path", "read_entries", "record",
+           "set_actor", "verify"]
 
 ENV = "PRECIMED_AUDIT_LOG"
 GENESIS = "0" * 64
@@ -96,16 +125,24 @@ def current_actor() -> str:
     return "anonymous"
 
 
-def fingerprint(x: Any) -> str:
-    """``sha256:<hex>`` of a model-ready array (dtype, shape and bytes) or of raw bytes."""
-    digest = hashlib.sha256()
+def fingerprint(x: Any, key: AuditKey | None = None) -> str:
+    """``hmac-sha256:<hex>`` of a model-ready array (dtype, shape and bytes) or of raw bytes,
+    under the audit key (default: the key for the configured log, created with a new log)."""
+    if key is None:
+        key = _writing_key(log_path())
     if isinstance(x, (bytes, bytearray, memoryview)):
-        digest.update(bytes(x))
+        data = bytes(x)
     else:
         arr = np.ascontiguousarray(x)
-        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-        digest.update(arr.tobytes())
-    return "sha256:" + digest.hexdigest()
+        data = f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes()
+    return "hmac-sha256:" + key.mac(data)
+
+
+def _writing_key(path: Path | None) -> AuditKey:
+    """The key to write ``path`` with: created only when the log does not exist yet or is
+    empty (a missing key for a log that has lines is an error, never a silent new key)."""
+    fresh = path is None or not path.exists() or path.stat().st_size == 0
+    return load_key(path, create=fresh)
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -134,9 +171,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def line_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``entry`` without its ``hash`` field."""
-    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+def line_mac(entry: dict[str, Any], key: AuditKey) -> str:
+    """HMAC-SHA256 under ``key`` of the canonical JSON of ``entry`` without its ``mac`` field."""
+    return key.mac(_canonical({k: v for k, v in entry.items() if k != "mac"}))
+
+
+def _source() -> dict[str, str]:
+    """PS3.15 A.5 AuditSourceIdentification / NIST SP 800-92 "source": host and program."""
+    import socket
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        app = f"precimed {version('precimed')}"
+    except PackageNotFoundError:
+        app = "precimed"
+    return {"host": socket.gethostname(), "app": app}
+
+
+_EVENT_ACTION = {"import": "C"}  # RFC 3881 / PS3.15 A.5 EventActionCode; the rest execute (E)
 
 
 def _last_line(fh: Any) -> bytes | None:
@@ -163,19 +215,23 @@ def _last_line(fh: Any) -> bytes | None:
     return None
 
 
-def append(entry: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
-    """Chain ``entry`` to the log's last line and append it (file lock + fsync).
+def append(entry: dict[str, Any], path: Path | None = None,
+           key: AuditKey | None = None) -> dict[str, Any]:
+    """Chain ``entry`` to the log's last line, seal it with its MAC and append it (file lock +
+    fsync).
 
     Returns:
-        The line written, with ``seq``, ``prev`` and ``hash``.
+        The line written, with ``seq``, ``key_id``, ``prev`` and ``mac``.
 
     Raises:
-        PrecimedInputError: the log cannot be written or its last line is damaged (auditing
-            fails closed: no record, no result).
+        PrecimedInputError: the log cannot be written, its last line is damaged or was written
+            under another key, or the key is missing (auditing fails closed: no record, no
+            result).
     """
     path = path or log_path()
     if path is None:
         raise PrecimedInputError("auditing is off", expected=f"{ENV} set to a file path")
+    key = key or _writing_key(path)
     import fcntl
 
     try:
@@ -189,13 +245,20 @@ def append(entry: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
                 else:
                     try:
                         before = json.loads(last)
-                        seq, prev = int(before["seq"]) + 1, str(before["hash"])
+                        seq, prev = int(before["seq"]) + 1, str(before["mac"])
+                        written_with = before.get("key_id")
                     except (ValueError, KeyError, TypeError):
                         raise PrecimedInputError(
-                            f"the last line of the audit log {path} is damaged",
+                            f"the last line of the audit log {path} is damaged or unkeyed",
                             expected="an intact log; see `precimed audit verify`") from None
-                line = {**_clean(entry), "seq": seq, "prev": prev}
-                line["hash"] = line_hash(line)
+                    if written_with != key.key_id:
+                        raise AuditKeyError(
+                            f"the audit log {path} was written under another key (key id "
+                            f"{written_with}, this key {key.key_id})",
+                            expected=f"the log's own key in {KEY_ENV} or {KEY_FILE_ENV}, or a "
+                                     "new log file")
+                line = {**_clean(entry), "seq": seq, "key_id": key.key_id, "prev": prev}
+                line["mac"] = line_mac(line, key)
                 fh.seek(0, os.SEEK_END)
                 fh.write(_canonical(line) + b"\n")
                 fh.flush()
@@ -224,18 +287,22 @@ def record(action: str, bundle: Any, model_input: Any, output: Any) -> dict[str,
     if path is None:
         return None
     card = bundle.card
+    key = _writing_key(path)
     shape = list(np.shape(model_input)) if not isinstance(model_input, (bytes, bytearray)) else None
     entry = {
         "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "who": current_actor(),
         "action": action,
+        "event_action": _EVENT_ACTION.get(action, "E"),
+        "outcome": 0,
+        "source": _source(),
         "model": {"id": str(bundle.id), "version": str(bundle.version),
                   "weights_sha256": str(card.get("weights_sha256", "")),
                   "user_supplied": bool(card.get("user_supplied", False))},
-        "input": {"fingerprint": fingerprint(model_input), "shape": shape},
+        "input": {"fingerprint": fingerprint(model_input, key), "shape": shape},
         "output": output,
     }
-    return append(entry, path)
+    return append(entry, path, key)
 
 
 def prediction_output(predictions: list[Any]) -> dict[str, Any]:
@@ -278,7 +345,8 @@ def explanation_output(explanations: list[Any]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of :func:`verify`. ``first_bad_line`` is 1-based; ``head`` the last good hash."""
+    """Outcome of :func:`verify`. ``first_bad_line`` is 1-based; ``head`` the last good MAC and
+    ``head_seq`` its line; ``anchored_line`` the line whose MAC is the ``--head`` anchor."""
 
     log: str
     lines: int
@@ -286,6 +354,10 @@ class VerifyResult:
     first_bad_line: int | None
     reason: str | None
     head: str
+    head_seq: int
+    key_id: str
+    key_source: str
+    anchored_line: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -296,28 +368,40 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from enumerate(fh, start=1)
 
 
-def verify(path: Path | str | None = None) -> VerifyResult:
-    """Check every line's own hash, its link to the previous line and its sequence number.
-
-    Raises:
-        PrecimedInputError: no log configured or the file does not exist.
-
-    Example:
-        >>> verify("/nonexistent.jsonl")  # doctest: +IGNORE_EXCEPTION_DETAIL
-        Traceback (most recent call last):
-        precimed.errors.PrecimedInputError: /nonexistent.jsonl: no such audit log
-    """
+def _target(path: Path | str | None) -> Path:
     target = Path(path) if path else log_path()
     if target is None:
         raise PrecimedInputError("no audit log given and auditing is off",
                                  expected=f"--log FILE or {ENV} set to a file path")
     if not target.is_file():
         raise PrecimedInputError(f"{target}: no such audit log", expected="an existing file")
-    prev, seq, count = GENESIS, 0, 0
+    return target
+
+
+def verify(path: Path | str | None = None, *, head: str | None = None,
+           key: AuditKey | None = None) -> VerifyResult:
+    """Check every line's MAC under the key, its link to the previous line and its sequence
+    number; with ``head`` (a MAC recorded earlier by :func:`head`), also that the log still
+    holds that line, which catches lines cut off the end.
+
+    Raises:
+        PrecimedInputError: no log configured or the file does not exist.
+        AuditKeyError: no key is available to check with (reported as such, not as damage).
+
+    Example:
+        >>> verify("/nonexistent.jsonl")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        precimed.errors.PrecimedInputError: /nonexistent.jsonl: no such audit log
+    """
+    target = _target(path)
+    key = key or load_key(target, create=False)
+    anchor = head.strip().lower() if head else None
+    prev, seq, count, anchored = GENESIS, 0, 0, None
 
     def bad(n: int, why: str) -> VerifyResult:
         total = sum(1 for _ in _lines(target))
-        return VerifyResult(str(target), total, False, n, why, prev)
+        return VerifyResult(str(target), total, False, n, why, prev, seq, key.key_id, key.source,
+                            anchored)
 
     for number, raw in _lines(target):
         count = number
@@ -327,17 +411,35 @@ def verify(path: Path | str | None = None) -> VerifyResult:
             entry = json.loads(raw)
         except ValueError:
             return bad(number, "the line is not valid JSON")
-        if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str):
-            return bad(number, "the line has no hash field")
-        if line_hash(entry) != entry["hash"]:
-            return bad(number, "the line's content does not match its hash (edited)")
+        if not isinstance(entry, dict) or not isinstance(entry.get("mac"), str):
+            return bad(number, "the line has no MAC (edited, or an unkeyed log from an older "
+                               "PreciMed)")
+        if entry.get("key_id") != key.key_id:
+            return bad(number, f"the line was sealed under another key (key id "
+                               f"{entry.get('key_id')}, this key {key.key_id}): wrong key, or a "
+                               "line forged under a key of its own")
+        if line_mac(entry, key) != entry["mac"]:
+            return bad(number, "the line's content does not match its MAC under the key (edited, "
+                               "or forged without the key)")
         if entry.get("prev") != prev:
             return bad(number, "the line does not chain to the previous one (a line was "
                        "deleted, inserted or reordered)")
         if entry.get("seq") != seq + 1:
             return bad(number, f"sequence number {entry.get('seq')} where {seq + 1} was expected")
-        prev, seq = entry["hash"], seq + 1
-    return VerifyResult(str(target), count, True, None, None, prev)
+        prev, seq = entry["mac"], seq + 1
+        if anchor is not None and prev == anchor:
+            anchored = number
+    if anchor is not None and anchored is None:
+        return bad(count + 1, f"the recorded head {anchor[:16]}… is not in the log: lines were cut "
+                              "off the end (truncated), or the log was replaced")
+    return VerifyResult(str(target), count, True, None, None, prev, seq, key.key_id, key.source,
+                        anchored)
+
+
+def head(path: Path | str | None = None) -> VerifyResult:
+    """The log's verified head (its last line's MAC): record ``.head`` somewhere the log's
+    writers cannot reach, and later pass it to :func:`verify` to catch truncation."""
+    return verify(path)
 
 
 def read_entries(path: Path | str | None = None, *, last: int = 200) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ class, blue pushes away (Okabe-Ito pair, safe for the common colour-vision defic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,90 +16,74 @@ TOWARD = "#D55E00"  # vermillion
 AWAY = "#0072B2"  # blue
 NEUTRAL = "#7F7F7F"
 OTHER_LABEL = "other features"
+WATERFALL_BARS = 12  # strongest features drawn one by one, on screen and in reports
+FLAG = "#8A5A00"  # dark amber: input flags (extrapolated / imputed values)
 
 
-WATERFALL_BARS = 12  # strongest features drawn one by one, on screen and in the PDF alike
+def bar_label(name: str, feature_values: Mapping[str, Any], labels: Mapping[str, str] | None = None,
+              flagged: Mapping[str, str] | None = None) -> str:
+    """A bar's label: display name (gene symbol with the column), its value, and a flag suffix
+    (``"⚠ extrapolated"``) when the value was extrapolated or imputed. Used on screen and in reports."""
+    shown = (labels or {}).get(name, name)
+    text = f"{shown} = {_fmt(feature_values[name])}" if name in feature_values else shown
+    flag = (flagged or {}).get(name)
+    return f"{text} ⚠ {flag}" if flag else text
 
 
 def _fmt(value: Any) -> str:
-    from precimed.format import number
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
 
-    return number(value)
 
-
-def fold_values(values: dict[str, float], max_features: int) -> list[tuple[str, float]]:
+def fold_values(values: dict[str, float], max_features: int,
+                keep: Mapping[str, Any] | None = None) -> list[tuple[str, float]]:
     """The ``max_features`` largest |SHAP| features, the rest summed into one "other" entry.
 
-    The folded list sums to the same total as ``values``, so additivity survives the fold.
+    Features in ``keep`` (flagged inputs) are always shown on their own. The folded list sums to
+    the same total as ``values``, so additivity survives the fold.
     """
     ordered = sorted(values.items(), key=lambda kv: -abs(kv[1]))
-    head = ordered[:max_features]
-    rest = ordered[max_features:]
+    kept = set(keep or ()) & set(values)
+    room = max(max_features - len(kept), 0)
+    free = [kv for kv in ordered if kv[0] not in kept][:room]
+    chosen = {n for n, _ in free} | kept
+    head = [kv for kv in ordered if kv[0] in chosen]
+    rest = [kv for kv in ordered if kv[0] not in chosen]
     if rest:
         head.append((f"{len(rest)} {OTHER_LABEL}", float(sum(v for _, v in rest))))
     return head
 
 
-@dataclass(frozen=True)
-class WaterfallBar:
-    """One bar of a SHAP waterfall, from ``start`` to ``end`` on the probability axis."""
+def waterfall_figure(base_value: float, values: dict[str, float], feature_values: dict[str, Any],
+                     *, output: float, class_name: str, max_features: int = 12,
+                     title: str | None = None, labels: Mapping[str, str] | None = None,
+                     flagged: Mapping[str, str] | None = None) -> go.Figure:
+    """A SHAP waterfall: base value, each feature's push, the model output.
 
-    label: str
-    start: float
-    end: float
-    kind: str  # "base" | "feature" | "output"
-    text: str
-    colour: str
-
-    @property
-    def value(self) -> float:
-        return self.end - self.start
-
-
-def waterfall_bars(base_value: float, values: dict[str, float], feature_values: dict[str, Any], *,
-                   output: float, class_name: str,
-                   max_features: int = WATERFALL_BARS) -> list[WaterfallBar]:
-    """The waterfall, top to bottom: the output, the strongest features (largest first), the
-    folded rest, the base value (SHAP's layout). Bars accumulate bottom-up from the base value,
-    so each feature's bar starts where the one below it ends.
-
-    The one definition of the explanation chart: :func:`waterfall_figure` (screen) and the PDF
-    and HTML reports (:mod:`precimed.report`) all draw these bars, so they show the same bar
-    count and the same colours: red toward ``class_name``, blue away, grey for base and output.
+    Features are sorted by |SHAP| with the largest at the top; beyond ``max_features`` they are
+    folded into one bar whose value is their sum. ``labels`` maps a feature to its display name
+    (:func:`precimed.cards.feature_labels`); ``flagged`` maps a feature whose value was
+    extrapolated or imputed to that word: its bar label ends in "⚠ <word>", its value text
+    carries a ⚠, and the label is drawn in amber, always kept among the bars drawn.
     """
     from precimed.format import signed
 
-    bottom_up = [WaterfallBar("base value (average over background)", 0.0, float(base_value), "base",
-                              f"{base_value:.3f}", NEUTRAL)]
-    at = float(base_value)
-    for name, v in fold_values(values, max_features)[::-1]:
-        label = f"{name} = {_fmt(feature_values[name])}" if name in feature_values else name
-        bottom_up.append(WaterfallBar(label, at, at + v, "feature", signed(v),
-                                      TOWARD if v > 0 else AWAY if v < 0 else NEUTRAL))
-        at += v
-    bottom_up.append(WaterfallBar(f"P({class_name})", 0.0, float(output), "output", f"{output:.3f}",
-                                  NEUTRAL))
-    return bottom_up[::-1]
-
-
-def waterfall_figure(base_value: float, values: dict[str, float], feature_values: dict[str, Any],
-                     *, output: float, class_name: str, max_features: int = WATERFALL_BARS,
-                     title: str | None = None) -> go.Figure:
-    """A SHAP waterfall (plotly) of :func:`waterfall_bars`: base value, each feature's push,
-    the model output; features sorted by |SHAP|, the largest at the top; beyond
-    ``max_features`` they are folded into one bar whose value is their sum.
-    """
-    bars = waterfall_bars(base_value, values, feature_values, output=output,
-                          class_name=class_name, max_features=max_features)[::-1]  # bottom-up
-    deltas = [b.value for b in bars if b.kind == "feature"]
-    measure = {"base": "absolute", "feature": "relative", "output": "total"}
+    flagged = dict(flagged or {})
+    folded = fold_values(values, max_features, keep=flagged)[::-1]  # plotly draws bottom-up
+    names = [name for name, _ in folded]
+    ticks = [bar_label(name, feature_values, labels, flagged) for name in names]
+    shown = [f'<span style="color:{FLAG}"><b>{t}</b></span>' if n in flagged else t
+             for n, t in zip(names, ticks, strict=True)]
+    deltas = [v for _, v in folded]
     fig = go.Figure(go.Waterfall(
         orientation="h",
-        measure=[measure[b.kind] for b in bars],
-        y=[b.label for b in bars],
-        x=[b.end if b.kind == "base" else b.value if b.kind == "feature" else 0.0 for b in bars],
+        measure=["absolute"] + ["relative"] * len(deltas) + ["total"],
+        y=["base value (average over background)"] + shown + [f"P({class_name})"],
+        x=[base_value] + deltas + [0.0],
         base=0.0,
-        text=[b.text for b in bars],
+        text=[f"{base_value:.3f}"] + [signed(d) + (" ⚠" if n in flagged else "")
+                                      for n, d in zip(names, deltas, strict=True)] + [f"{output:.3f}"],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
         decreasing={"marker": {"color": AWAY}},
@@ -107,7 +91,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         connector={"line": {"color": "#BBBBBB", "width": 1}},
     ))
     # Leave room on both sides for the "+0.012" labels drawn outside the bars.
-    path = np.array([0.0, output] + [e for b in bars for e in (b.start, b.end)])
+    path = np.concatenate([[0.0, base_value], base_value + np.cumsum(deltas), [output]])
     lo, hi = float(path.min()), float(path.max())
     pad = 0.18 * max(hi - lo, 1e-6)
     fig.update_xaxes(range=[lo - pad, hi + pad])
@@ -122,7 +106,8 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
 
 
 def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, features: list[str],
-                    *, class_name: str, max_features: int = 15, seed: int = 0) -> go.Figure:
+                    *, class_name: str, max_features: int = 15, seed: int = 0,
+                    labels: Mapping[str, str] | None = None) -> go.Figure:
     """Cohort SHAP summary (beeswarm-style): one dot per row and feature, x = SHAP value,
     colour = the feature's value (low → high, scaled per feature), features sorted by mean |SHAP|.
 
@@ -158,18 +143,13 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
     fig.update_layout(
         title=f"Cohort SHAP summary for P({class_name})",
         xaxis_title=f"SHAP value (effect on P({class_name}))",
-        yaxis={"tickvals": list(range(len(order))), "ticktext": [features[j] for j in order]},
+        yaxis={"tickvals": list(range(len(order))),
+               "ticktext": [(labels or {}).get(features[j], features[j]) for j in order]},
         height=max(320, 28 * len(order) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     fig.add_vline(x=0, line_color="#999999", line_width=1)
     return fig
-
-
-def probability_colours(names: list[str], highlighted: str | None) -> list[str]:
-    """Probability bars: the positive (or explained) class in red, the others grey; never the
-    blue that means "pushes away" on the explanation charts. Shared by screen and PDF."""
-    return [TOWARD if n == highlighted else NEUTRAL for n in names]
 
 
 def probability_figure(probabilities: dict[str, float], *, threshold: float | None,
@@ -179,7 +159,7 @@ def probability_figure(probabilities: dict[str, float], *, threshold: float | No
 
     names = list(probabilities)
     probs = [probabilities[n] for n in names]
-    colours = probability_colours(names, positive_class)
+    colours = [TOWARD if n == positive_class else NEUTRAL for n in names]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
                            text=[percent(p) for p in probs], textposition="auto"))
     if threshold is not None and positive_class is not None:

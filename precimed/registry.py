@@ -170,6 +170,12 @@ def read_bundle(path: Path) -> Bundle:
         card = json.loads(card_path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting
         raise BundleError(f"{card_path}: not valid JSON ({str(exc)[:160]})", expected="a JSON card") from None
+    from precimed.userdata import user_models_dir
+
+    if isinstance(card, dict) and path.resolve().parent == user_models_dir().resolve():
+        # Imported: user-supplied whatever its card now says (an edited card cannot shed the
+        # mark, nor, through the schema, the not-for-clinical-use statement).
+        card["user_supplied"] = True
     validate_card(card, source=str(card_path))
     if card["id"] != path.name:
         raise BundleError(

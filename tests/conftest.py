@@ -13,6 +13,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# One audit key for the whole suite and the servers and CLIs it starts (they inherit it), so
+# that no test writes a key file into the home folder; tests/audit covers the key file itself.
+os.environ.setdefault("PRECIMED_AUDIT_KEY", "precimed-test-suite-audit-key-not-a-real-secret")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "assets" / "samples"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from precimed.cards import feature_labels
 from precimed.cli.common import load_tabular
 from precimed.errors import PrecimedInputError
 from precimed.explain.tabular import explain_rows
@@ -39,7 +40,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise PrecimedInputError(f"row {args.row} does not exist",
                                  expected=f"a row between 0 and {len(table.frame) - 1}")
     [explanation] = explain_rows(bundle, table, [args.row], class_name=args.class_name)
-    return explanation.to_json()
+    out = explanation.to_json()
+    out["labels"] = feature_labels(bundle.card)  # display names: gene symbols of probe columns
+    out["warnings"] = table.row_warnings(args.row)
+    out["flagged"] = table.row_flags(args.row)
+    return out
 
 
 def _text(result: dict[str, Any]) -> str:
@@ -48,5 +53,8 @@ def _text(result: dict[str, Any]) -> str:
     top = sorted(result["values"].items(), key=lambda kv: -abs(kv[1]))[:15]
     lines = [f"class {result['class']}: output {result['output']:.4f} = base {result['base_value']:.4f} "
              f"+ sum of SHAP values ({result['method']})"]
-    lines += [f"  {v:+.4f}  {k} = {result['feature_values'][k]}" for k, v in top]
+    labels, flagged = result.get("labels", {}), result.get("flagged", {})
+    lines += [f"  {v:+.4f}  {labels.get(k, k)} = {result['feature_values'][k]}"
+              + (f"  ⚠ {flagged[k]}" if k in flagged else "") for k, v in top]
+    lines += [f"⚠ {w}" for w in result.get("warnings", [])]
     return "\n".join(lines)

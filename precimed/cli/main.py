@@ -28,6 +28,7 @@ COMMANDS: list[str] = [
     "precimed.cli.audit_cmd",
     "precimed.cli.import_model_cmd",
     "precimed.cli.counterfactual_cmd",
+    "precimed.cli.deidentify_cmd",
     "precimed.cli.pacs_cmd",
 ]
 

@@ -29,7 +29,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
         return predict_path(bundle, args.file, allow_out_of_scope=args.allow_out_of_scope)
     table = load_tabular(bundle, args.file)
-    return [p.to_json() for p in predict_table(bundle, table)]
+    rows = [p.to_json() for p in predict_table(bundle, table)]
+    from precimed.evaluation import subgroup_caveats
+
+    for r in rows:  # extrapolated / imputed inputs and weaker subgroups, next to the prediction
+        if "error" in r:
+            continue
+        flags = table.row_warnings(r["row"]) + subgroup_caveats(bundle.card, table.frame.iloc[r["row"]].to_dict())
+        if flags:
+            r["warnings"] = flags
+    return rows
 
 
 def _text(rows: list[dict[str, Any]]) -> str:
@@ -42,4 +51,5 @@ def _text(rows: list[dict[str, Any]]) -> str:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
             flag = " [OUT OF SCOPE]" if r.get("out_of_scope") else ""
             out.append(f"{key}: {r['prediction']} ({probs}){flag}")
+            out += [f"  ⚠ {w}" for w in r.get("warnings", [])]
     return "\n".join(out)

@@ -6,6 +6,7 @@ for the others.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,11 @@ def risk_histogram(results: pd.DataFrame, class_name: str, *, threshold: float |
 
 
 def importance_figure(importance: pd.DataFrame, class_name: str, *,
-                      max_features: int = 20) -> go.Figure:
-    """Global SHAP importance: mean |SHAP| per feature for one class, largest at the top."""
+                      max_features: int = 20, labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Global SHAP importance: mean |SHAP| per feature for one class, largest at the top
+    (``labels``: display names, e.g. gene symbols, from :func:`precimed.cards.feature_labels`)."""
     col = importance[class_name].sort_values(ascending=False).head(max_features)[::-1]
-    fig = go.Figure(go.Bar(x=col.to_numpy(), y=list(col.index), orientation="h",
+    fig = go.Figure(go.Bar(x=col.to_numpy(), y=[(labels or {}).get(n, n) for n in col.index], orientation="h",
                            marker_color=TOWARD, text=[f"{v:.4f}" for v in col.to_numpy()],
                            textposition="outside"))
     fig.update_layout(title=f"Global SHAP importance for P({class_name})",

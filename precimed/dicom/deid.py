@@ -13,8 +13,15 @@ Display masking: an attribute is masked if Table E.1-1 lists it (any action othe
 if it is private (the profile removes private attributes), or if its VR is PN (a person's
 name, wherever it appears). Export: the profile's actions, private attributes removed,
 Patient Identity Removed = YES and the De-identification Method (Code Sequence, DCM 113100)
-recorded as PS3.15 E.1.1 asks. Burned-in text in the pixels is not removed (the Clean Pixel
-Data option is not implemented); the page says so next to the export button.
+recorded as PS3.15 E.1.1 asks.
+
+Burned-in text in the pixels is *not* removed (the Clean Pixel Data Option, PS3.15 E.3.1, is
+not implemented, and the export never claims it: the method says "pixels not cleaned" and code
+113101 is not recorded). Instead, images that may carry burned-in text are flagged
+(:func:`burned_in_text_risk`: BurnedInAnnotation (0028,0301) YES, ultrasound, secondary
+capture) and :func:`deidentify_files` refuses to export them unless the caller acknowledges
+that their pixels leave unchanged (the Imaging page's checkbox, ``precimed deidentify
+--allow-burned-in-text``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,35 @@ TABLE_VERSION = "dicomfields_2026c"
 MASK = "•••••• (masked: PS3.15 identifying attribute)"
 METHOD = "PS3.15 E.1 Basic Profile; private removed; pixels not cleaned"  # LO: ≤ 64 chars
 _LOCK = threading.Lock()  # dicom-anonymizer keeps its old→new UID map in a module global
+ACKNOWLEDGE = ("acknowledge that these pixels are exported unchanged and may show a name or "
+               "ID (Imaging page checkbox; `precimed deidentify --allow-burned-in-text`)")
+# PS3.4 Annex B SOP classes whose images often carry burned-in text.
+_SECONDARY_CAPTURE = ("1.2.840.10008.5.1.4.1.1.7",)  # SC and its multi-frame .7.1-.7.4
+_ULTRASOUND = ("1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3")  # US, US multi-frame
+
+
+class BurnedInTextError(DicomInputError):
+    """An export of images that may carry burned-in text, without the acknowledgement."""
+
+
+def burned_in_text_risk(ds: Any) -> list[str]:
+    """Why the pixels of ``ds`` may show identifying text; empty when nothing suggests it.
+
+    Example:
+        >>> from pydicom import Dataset
+        >>> ds = Dataset(); ds.Modality = "US"
+        >>> burned_in_text_risk(ds)  # doctest: +ELLIPSIS
+        ['ultrasound (...)']
+    """
+    reasons: list[str] = []
+    if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        reasons.append("Burned In Annotation (0028,0301) is YES")
+    sop = str(ds.get("SOPClassUID", ""))
+    if str(ds.get("Modality", "")).upper() == "US" or sop.startswith(_ULTRASOUND):
+        reasons.append("ultrasound (names, dates and calipers are often burned into the image)")
+    if sop.startswith(_SECONDARY_CAPTURE) or "ConversionType" in ds:
+        reasons.append("secondary capture (screenshots and scanned pages often show names)")
+    return reasons
 
 
 @cache
@@ -129,10 +165,33 @@ def _deidentify_dataset(ds: Any) -> None:
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
 
 
-def deidentify_files(files: dict[str, bytes]) -> dict[str, bytes]:
+def burned_in_report(files: dict[str, bytes]) -> dict[str, list[str]]:
+    """:func:`burned_in_text_risk` for each readable file that has a reason (headers only)."""
+    import pydicom
+
+    flagged: dict[str, list[str]] = {}
+    for name, data in files.items():
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - unreadable files fail in deidentify_files, named
+            continue
+        reasons = burned_in_text_risk(ds)
+        if reasons:
+            flagged[name] = reasons
+    return flagged
+
+
+def deidentify_files(files: dict[str, bytes], *,
+                     allow_burned_in_text: bool = False) -> dict[str, bytes]:
     """De-identified copies of DICOM files, with new UIDs consistent across the set.
 
+    Args:
+        files: DICOM bytes by name.
+        allow_burned_in_text: export images that may carry burned-in text (their pixels are
+            not cleaned); without it they are refused.
+
     Raises:
+        BurnedInTextError: an image may carry burned-in text and it was not acknowledged.
         DicomInputError: a file that cannot be read or de-identified (named).
 
     Example:
@@ -147,6 +206,13 @@ def deidentify_files(files: dict[str, bytes]) -> dict[str, bytes]:
     import pydicom
     from dicomanonymizer import simpledicomanonymizer as sda
 
+    flagged = burned_in_report(files)
+    if flagged and not allow_burned_in_text:
+        first, reasons = next(iter(flagged.items()))
+        more = f" and {len(flagged) - 1} other file(s)" if len(flagged) > 1 else ""
+        raise BurnedInTextError(
+            f"{first}{more}: may carry burned-in text ({'; '.join(reasons)}); PreciMed does not "
+            "clean pixels, so the export would not be de-identified", expected=ACKNOWLEDGE)
     out: dict[str, bytes] = {}
     with _LOCK:
         sda.dictionary.clear()  # the UID map must not outlive this call (nor leak across users)
@@ -167,6 +233,6 @@ def deidentify_files(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
-def deidentify_bytes(data: bytes, name: str) -> bytes:
+def deidentify_bytes(data: bytes, name: str, *, allow_burned_in_text: bool = False) -> bytes:
     """A de-identified copy of one DICOM file (see :func:`deidentify_files`)."""
-    return deidentify_files({name: data})[name]
+    return deidentify_files({name: data}, allow_burned_in_text=allow_burned_in_text)[name]

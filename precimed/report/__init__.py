@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from precimed.errors import PrecimedInputError
@@ -50,7 +51,7 @@ def build_report(card: dict[str, Any], *, identifier: str, probabilities: dict[s
                  explanation: Explanation | None = None, fmt: str = "pdf",
                  when: dt.datetime | None = None, image_png: bytes | None = None,
                  image_caption: str | None = None, warnings: list[str] | None = None,
-                 key: bytes | None = None) -> bytes:
+                 key: bytes | None = None, flagged: Mapping[str, str] | None = None) -> bytes:
     """The report as bytes.
 
     Args:
@@ -61,12 +62,14 @@ def build_report(card: dict[str, Any], *, identifier: str, probabilities: dict[s
         fmt: ``"pdf"`` or ``"html"``.
         when: the report time (default now, UTC).
         image_png: for image models, a PNG (e.g. the heatmap overlay) shown instead of bars.
-        warnings: input flags for this row (imputed or out-of-range cells).
+        warnings: input flags for this row (imputed or out-of-range cells), printed next to
+            the prediction.
+        flagged: feature → "extrapolated" / "imputed": those bars are marked "⚠ <word>".
         key: pseudonymisation key (default: the installation's, see :mod:`.pseudonym`).
     """
     content = gather(card, identifier=identifier, probabilities=probabilities,
                      explanation=explanation, when=when, image_png=image_png,
-                     image_caption=image_caption, warnings=warnings, key=key)
+                     image_caption=image_caption, warnings=warnings, key=key, flagged=flagged)
     if format_of(fmt) == "pdf":
         from precimed.report.pdf import render_pdf
 
@@ -99,7 +102,10 @@ def report_for_row(bundle: Bundle, table: ValidatedTable, row: int, *, identifie
                                  expected=f"a row between 0 and {len(table.frame) - 1}")
     [explanation] = explain_rows(bundle, table, [row], class_name=class_name)
     probs = predict_proba(bundle, encode(table.frame.iloc[[row]], bundle.card))[0]
-    flags = [i.message for i in table.issues if i.row == row and not i.blocks_row]
+    from precimed.evaluation import subgroup_caveats
+
+    caveats = subgroup_caveats(bundle.card, table.frame.iloc[row].to_dict())  # weaker subgroups
     probabilities = {c: float(p) for c, p in zip(bundle.classes, probs, strict=True)}
     return build_report(bundle.card, identifier=identifier, probabilities=probabilities,
-                        explanation=explanation, fmt=fmt, when=when, warnings=flags, key=key)
+                        explanation=explanation, fmt=fmt, when=when, warnings=table.row_warnings(row) + caveats,
+                        key=key, flagged=table.row_flags(row))

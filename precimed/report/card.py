@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from precimed.cards import display_name
 from precimed.plots import AWAY, TOWARD, calibration_figure
 
 _PHRASES = {
@@ -65,7 +66,8 @@ def inputs_table(card: dict[str, Any]) -> pd.DataFrame:
             continue
         span = (", ".join(item["levels"]) if item["dtype"] == "category"
                 else f"{item['min']:g} to {item['max']:g}")
-        rows.append({"input": item["name"], "type": item["dtype"], "unit": item.get("unit", ""),
+        rows.append({"input": display_name(item["name"], item.get("symbol")), "type": item["dtype"],
+                     "unit": item.get("unit", ""),
                      "training range / levels": span,
                      "fixed in what-if": "yes" if item.get("fixed") else "",
                      "description": item.get("description", "")})

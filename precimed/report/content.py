@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from precimed.cards import subject_word
+from precimed.cards import feature_labels, subject_word
 from precimed.explain.base import Explanation
-from precimed.plots import WATERFALL_BARS, WaterfallBar, waterfall_bars
+from precimed.plots import bar_label, fold_values
 from precimed.report.pseudonym import pseudonymise
 
 NOT_FOR_CLINICAL_USE = (
     "Not for clinical use. PreciMed is a research and demonstration tool, not a medical device. "
     "Its predictions must not guide the diagnosis or treatment of any patient."
 )
-CHART_FEATURES = WATERFALL_BARS  # the same bar count as the screen's waterfall
+CHART_FEATURES = 12  # = precimed.plots.WATERFALL_BARS: the same bar count as the screen
+
+
+@dataclass
+class ChartBar:
+    label: str
+    value: float
 
 
 @dataclass
@@ -36,12 +43,18 @@ class ReportContent:
     threshold: float | None
     chart_title: str = ""
     chart_note: str = ""
-    bars: list[WaterfallBar] = field(default_factory=list)  # precimed.plots.waterfall_bars
+    bars: list[ChartBar] = field(default_factory=list)
     image_png: bytes | None = None
     summary: list[tuple[str, str]] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     statement: str = NOT_FOR_CLINICAL_USE  # printed on every report, whatever the card says
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _metrics_line(card: dict[str, Any]) -> str:
@@ -63,8 +76,12 @@ def decision_rule(card: dict[str, Any]) -> str:
 def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, float],
            explanation: Explanation | None = None, when: dt.datetime | None = None,
            image_png: bytes | None = None, image_caption: str | None = None,
-           warnings: list[str] | None = None, key: bytes | None = None) -> ReportContent:
-    """Assemble the report; the identifier is only ever used through :func:`pseudonymise`."""
+           warnings: list[str] | None = None, key: bytes | None = None,
+           flagged: Mapping[str, str] | None = None) -> ReportContent:
+    """Assemble the report; the identifier is only ever used through :func:`pseudonymise`.
+
+    ``flagged`` (feature → "extrapolated" / "imputed") marks those features' bars; ``warnings``
+    are printed next to the prediction."""
     import numpy as np
 
     from precimed.predict import decide
@@ -95,17 +112,16 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         image_png=image_png,
     )
     if explanation is not None:
-        content.bars = waterfall_bars(explanation.base_value, explanation.values,
-                                      explanation.feature_values, output=explanation.output,
-                                      class_name=explanation.class_name,
-                                      max_features=CHART_FEATURES)
+        folded = fold_values(explanation.values, CHART_FEATURES, keep=flagged)
+        labels = feature_labels(card)
+        content.bars = [ChartBar(bar_label(n, explanation.feature_values, labels, flagged), float(v))
+                        for n, v in folded]
         content.chart_title = (f"Why P({explanation.class_name}) = {explanation.output:.3f}: "
                                f"SHAP values ({explanation.method})")
         content.chart_note = (f"Base value (average over the training background) "
                               f"{explanation.base_value:.3f} + sum of bars = "
                               f"{explanation.output:.3f}. "
-                              f"Red pushes toward '{explanation.class_name}', blue away; the "
-                              "same chart as on screen.")
+                              f"Red pushes toward '{explanation.class_name}', blue away.")
     elif image_png is not None:
         content.chart_title = image_caption or "Explanation"
     return content

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from precimed.format import percent
-from precimed.plots import WaterfallBar, probability_colours
+from precimed.plots import AWAY, NEUTRAL, TOWARD
 from precimed.report.content import ReportContent
 
 CSS = """
@@ -25,28 +24,23 @@ ul { margin: 0.5mm 0; padding-left: 5mm; } svg text { font-size: 8pt; }
 """
 
 
-def _svg_bars(bars: list[WaterfallBar], *, lo: float | None = None, hi: float | None = None) -> str:
-    """Floating bars (start → end), top to bottom: the waterfall as on screen."""
+def _svg_bars(bars: list[tuple[str, float, str]], *, scale_max: float, fmt: str) -> str:
     row_h, label_w, width = 16, 300, 640
-    ends = [v for b in bars for v in (b.start, b.end)]
-    lo = min(ends + [0.0]) if lo is None else lo
-    hi = max(ends) if hi is None else hi
-    span = (hi - lo) or 1.0
-
-    def x(v: float) -> float:
-        return label_w + (width - label_w - 60) * (v - lo) / span
-
+    zero = label_w + (width - label_w - 60) / 2 if any(v < 0 for _, v, _ in bars) else label_w
+    half = (width - 60 - zero) or 1
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
              f'height="{row_h * len(bars) + 4}" role="img">']
-    for i, bar in enumerate(bars):
+    for i, (label, value, colour) in enumerate(bars):
         y = i * row_h + 2
-        left, right = sorted((x(bar.start), x(bar.end)))
+        length = half * min(abs(value) / scale_max, 1.0) if scale_max > 0 else 0
+        left = zero - length if value < 0 else zero
         parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">'
-                     f'{escape(bar.label)}</text>')
-        parts.append(f'<rect x="{left:.1f}" y="{y + 2}" width="{max(right - left, 0.5):.1f}" '
-                     f'height="{row_h - 4}" fill="{bar.colour}"/>')
-        parts.append(f'<text x="{right + 4:.1f}" y="{y + 11}">{escape(bar.text)}</text>')
-    parts.append(f'<line x1="{x(0.0):.1f}" x2="{x(0.0):.1f}" y1="0" y2="{row_h * len(bars) + 4}" '
+                     f'{escape(label)}</text>')
+        parts.append(f'<rect x="{left:.1f}" y="{y + 2}" width="{max(length, 0.5):.1f}" '
+                     f'height="{row_h - 4}" fill="{colour}"/>')
+        tx = zero + length + 4 if value >= 0 else zero + 4
+        parts.append(f'<text x="{tx:.1f}" y="{y + 11}">{escape(fmt.format(value))}</text>')
+    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="0" y2="{row_h * len(bars) + 4}" '
                  'stroke="#444"/></svg>')
     return "".join(parts)
 
@@ -54,10 +48,8 @@ def _svg_bars(bars: list[WaterfallBar], *, lo: float | None = None, hi: float | 
 def render_html(c: ReportContent) -> bytes:
     """The report as UTF-8 HTML bytes."""
     e = escape
-    names = list(c.probabilities)
-    colours = probability_colours(names, c.positive_class or c.prediction)
-    probs = [WaterfallBar(f"P({n})", 0.0, c.probabilities[n], "feature", percent(c.probabilities[n]), k)
-             for n, k in zip(names, colours, strict=True)]
+    probs = [(f"P({n})", p, TOWARD if n == (c.positive_class or c.prediction) else NEUTRAL)
+             for n, p in c.probabilities.items()]
     out = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -73,21 +65,23 @@ def render_html(c: ReportContent) -> bytes:
         "<h2>Prediction</h2>",
         f"<p><b>Prediction.</b> {e(c.prediction)}</p>",
         f"<p><b>Decision rule.</b> {e(c.decision_rule)}</p>",
-        _svg_bars(probs, lo=0.0, hi=1.0),
+        _svg_bars(probs, scale_max=1.0, fmt="{:.1%}"),
     ]
     if c.threshold is not None and c.positive_class:
         out.append(f"<p>Threshold {c.threshold:g} on P({e(c.positive_class)}).</p>")
+    if c.warnings:  # next to the prediction, where the answer is read
+        out.append(f'<p class="flags"><b>⚠ Input flags:</b> {e("; ".join(c.warnings))}</p>')
     if c.bars or c.image_png:
         out.append(f"<h2>Explanation</h2><p><b>{e(c.chart_title)}</b></p>")
         if c.bars:
-            out.append(_svg_bars(c.bars))
+            top = max(abs(b.value) for b in c.bars) or 1.0
+            out.append(_svg_bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY)
+                                  for b in c.bars], scale_max=top, fmt="{:+.3f}"))
             out.append(f"<p>{e(c.chart_note)}</p>")
         elif c.image_png:
             data = base64.b64encode(c.image_png).decode("ascii")
             out.append('<img alt="explanation" style="width:70mm" '
                        f'src="data:image/png;base64,{data}">')
-    if c.warnings:
-        out.append(f'<p class="flags">Input flags: {e("; ".join(c.warnings))}</p>')
     out.append("<h2>Model card summary</h2>")
     out += [f"<p><b>{e(label)}.</b> {e(text)}</p>" for label, text in c.summary]
     out.append("<h2>Limitations</h2><ul>")

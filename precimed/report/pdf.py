@@ -13,15 +13,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-from precimed.format import percent
-from precimed.plots import WaterfallBar, probability_colours
+from precimed.plots import AWAY, NEUTRAL, TOWARD
 from precimed.report.content import ReportContent
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 PAGE_W, MARGIN = 210.0, 12.0
 _LATIN1 = {"\u2013": "-", "\u2014": "-", "\u2264": "<=", "\u2265": ">=", "\u2192": "->",
            "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
-           "\u00d7": "x"}
+           "\u00d7": "x", "\u26a0": "!"}
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -93,40 +92,31 @@ class _Doc:
         self.pdf.line(MARGIN, y, PAGE_W - MARGIN, y)
         self.pdf.ln(0.8)
 
-    def bars(self, bars: list[tuple[str, float, str, str]], *, label_w: float) -> None:
-        """Horizontal bars from zero, one per (label, value 0–1, colour, text)."""
-        self.waterfall([WaterfallBar(label, 0.0, value, "feature", text, colour)
-                        for label, value, colour, text in bars], label_w=label_w, lo=0.0, hi=1.0)
-
-    def waterfall(self, bars: list[WaterfallBar], *, label_w: float, lo: float | None = None,
-                  hi: float | None = None) -> None:
-        """Floating bars from each bar's start to its end, top to bottom, as on screen."""
+    def bars(self, bars: list[tuple[str, float, str]], *, label_w: float, scale_max: float,
+             value_fmt: str) -> None:
+        """Horizontal bars from a zero line, one per (label, value, colour)."""
         pdf = self.pdf
         h = self.line_h * 1.05
         x0 = MARGIN + label_w
         width = PAGE_W - 2 * MARGIN - label_w - 16
-        ends = [v for b in bars for v in (b.start, b.end)]
-        lo = min(ends + [0.0]) if lo is None else lo
-        hi = max(ends) if hi is None else hi
-        span = (hi - lo) or 1.0
-
-        def x(v: float) -> float:
-            return x0 + width * (v - lo) / span
-
+        zero = x0 + width / 2 if any(v < 0 for _, v, _ in bars) else x0
+        half = (x0 + width - zero) or width
         self.font()
-        top = pdf.get_y()
-        for bar in bars:
+        for label, value, colour in bars:
             y = pdf.get_y()
             pdf.set_xy(MARGIN, y)
-            pdf.cell(label_w - 1, h, self.text(bar.label)[:70], align="R")
-            left, right = sorted((x(bar.start), x(bar.end)))
-            pdf.set_fill_color(*_rgb(bar.colour))
-            pdf.rect(left, y + 0.5, max(right - left, 0.2), h - 1.0, style="F")
-            pdf.set_xy(right + 1, y)
-            pdf.cell(15, h, self.text(bar.text))
+            pdf.cell(label_w - 1, h, self.text(label)[:70], align="R")
+            length = half * min(abs(value) / scale_max, 1.0) if scale_max > 0 else 0.0
+            pdf.set_fill_color(*_rgb(colour))
+            left = zero - length if value < 0 else zero
+            pdf.rect(left, y + 0.5, max(length, 0.2), h - 1.0, style="F")
+            text_x = zero + length + 1 if value >= 0 else zero + 1
+            pdf.set_xy(text_x, y)
+            pdf.cell(15, h, value_fmt.format(value))
             pdf.set_y(y + h)
         pdf.set_draw_color(60, 60, 60)
-        pdf.line(x(0.0), top, x(0.0), pdf.get_y())
+        top = pdf.get_y() - h * len(bars)
+        pdf.line(zero, top, zero, pdf.get_y())
 
 
 def _render(c: ReportContent, base: float) -> Any:
@@ -149,23 +139,24 @@ def _render(c: ReportContent, base: float) -> Any:
     d.heading("Prediction")
     d.labelled("Prediction", c.prediction)
     d.labelled("Decision rule", c.decision_rule)
-    names = list(c.probabilities)
-    colours = probability_colours(names, c.positive_class or c.prediction)
-    d.bars([(f"P({n})", c.probabilities[n], colour, percent(c.probabilities[n]))
-            for n, colour in zip(names, colours, strict=True)], label_w=55)
+    bars = [(f"P({name})", p, TOWARD if name == (c.positive_class or c.prediction) else NEUTRAL)
+            for name, p in c.probabilities.items()]
+    d.bars(bars, label_w=55, scale_max=1.0, value_fmt="{:.1%}")
     if c.threshold is not None and c.positive_class:
         d.para(f"Threshold {c.threshold:g} on P({c.positive_class}).", scale=0.9)
+    if c.warnings:  # next to the prediction, where the answer is read
+        d.para("⚠ Input flags: " + "; ".join(c.warnings), "B", scale=0.95, colour="#8A5A00")
 
     if c.bars or c.image_png:
         d.heading("Explanation")
         d.para(c.chart_title, "B")
         if c.bars:
-            d.waterfall(c.bars, label_w=70)
+            top = max(abs(b.value) for b in c.bars) or 1.0
+            d.bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY) for b in c.bars],
+                   label_w=70, scale_max=top, value_fmt="{:+.3f}")
             d.para(c.chart_note, scale=0.9)
         elif c.image_png:
             pdf.image(io.BytesIO(c.image_png), w=70)
-    if c.warnings:
-        d.para("Input flags: " + "; ".join(c.warnings), scale=0.9, colour="#8A5A00")
 
     d.heading("Model card summary")
     for label, text in c.summary:

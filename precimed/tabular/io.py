@@ -1,8 +1,10 @@
 """Read CSV, TSV and Parquet tables from bytes or a path, with clear errors.
 
 CSV handling is pandas' own; this module only picks the separator (comma, semicolon or tab,
-counted in the header line), the encoding (UTF-8 with or without a byte-order mark, else
-Latin-1) and enforces size limits, because user files come in all three shapes.
+counted in the header line), the encoding (UTF-8 with or without a byte-order mark, UTF-16 and
+UTF-32, else Latin-1) and enforces size limits, because user files come in all these shapes. A
+workbook, PDF, image or other binary file under a table's name is named by its real type
+(:mod:`precimed.tabular.sniff`) instead of failing later with a misleading message.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from precimed.errors import PrecimedInputError
+from precimed.tabular.sniff import decode_text, describe
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 MAX_COLUMNS = 5000
@@ -20,11 +23,12 @@ MAX_BYTES = 512 * 1024 * 1024
 
 
 def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Latin-1 maps every byte, so it never fails: the usual encoding of spreadsheet exports.
-        return data.decode("latin-1")
+    return decode_text(data, name)
+
+
+_OTHER_SUFFIXES = {".xlsx": "Excel workbooks", ".xlsm": "Excel workbooks",
+                   ".xls": "Excel workbooks", ".ods": "OpenDocument spreadsheets",
+                   ".pdf": "PDF documents", ".json": "JSON files"}
 
 
 def _count_outside_quotes(line: str, sep: str) -> int:
@@ -136,10 +140,19 @@ def read_table(source: bytes | str | Path, name: str | None = None) -> pd.DataFr
         name = name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise PrecimedInputError(f"{name}: unsupported file type '{suffix or '(none)'}'",
-                                 expected="a .csv, .tsv or .parquet file")
+        kind = _OTHER_SUFFIXES.get(suffix)
+        what = f"{kind} ({suffix}) are not read here" if kind else \
+            f"unsupported file type '{suffix or '(none)'}'"
+        raise PrecimedInputError(f"{name}: {what}",
+                                 expected="a .csv, .tsv or .parquet file" + (
+                                     "; save the sheet as CSV" if kind and "Excel" in kind else ""))
     if not data:
         raise PrecimedInputError(f"{name}: the file is empty", expected="a header row and data rows")
+    if suffix in (".parquet", ".pq") and data[:4] != b"PAR1":
+        found = describe(data)
+        if found is not None:
+            raise PrecimedInputError(f"{name}: this is {found[0]}, not a Parquet file",
+                                     expected=found[1])
     if suffix in (".parquet", ".pq"):
         try:
             frame = _read_parquet_bounded(data, name)

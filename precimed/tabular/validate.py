@@ -26,6 +26,7 @@ MISSING_POLICY = (
     "Empty cells are filled with the training median (numbers) or the most frequent training "
     "level (categories) and flagged; cells that are not valid values make their row unusable."
 )
+FLAG_WORDS = {"range": "extrapolated", "missing": "imputed"}
 _MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?"}
 
 
@@ -69,9 +70,44 @@ class ValidatedTable:
                 out.setdefault(issue.row, []).append(issue.message)
         return {r: "; ".join(m) for r, m in out.items()}
 
+    def row_flags(self, row: int) -> dict[str, str]:
+        """Inputs of ``row`` whose value the model did not see as given: column → "extrapolated"
+        (outside the training range, kept) or "imputed" (empty, filled in)."""
+        return {i.column: FLAG_WORDS[i.kind] for i in self.issues if i.row == row and i.kind in FLAG_WORDS}
+
+    def row_warnings(self, row: int) -> list[str]:
+        """The messages of ``row``'s extrapolated and imputed cells, for reports and the CLI."""
+        return [i.message for i in self.issues if i.row == row and i.kind in FLAG_WORDS]
+
     def issues_frame(self) -> pd.DataFrame:
         return pd.DataFrame([i.__dict__ for i in self.issues],
                             columns=["row", "column", "kind", "value", "message"])
+
+
+def flag_headline(table: ValidatedTable, row: int, labels: dict[str, str] | None = None) -> str | None:
+    """One sentence to print next to ``row``'s prediction when any of its inputs was
+    extrapolated or imputed, else ``None``.
+
+    Example: "⚠ Extrapolated input: 'size' = 25 is outside the training range [0.6, 5]. The model
+    never saw such a value: read this prediction, and that feature's bar, with caution."
+    """
+    issues = [i for i in table.issues if i.row == row and i.kind in FLAG_WORDS]
+    if not issues:
+        return None
+    names = labels or {}
+    parts = []
+    for kind, word in (("range", "Extrapolated"), ("missing", "Imputed")):
+        mine = [i for i in issues if i.kind == kind]
+        if not mine:
+            continue
+        shown = "; ".join(i.message.replace(f"'{i.column}'", f"'{names.get(i.column, i.column)}'", 1)
+                          for i in mine[:4]) + (f"; and {len(mine) - 4} more" if len(mine) > 4 else "")
+        parts.append(f"⚠ {word} input{'s' if len(mine) > 1 else ''}: {shown}.")
+    if any(i.kind == "range" for i in issues):
+        why = "The model never saw such values: read this prediction, and the flagged bars, with caution."
+    else:
+        why = "This prediction uses filled-in values: read it, and the flagged bars, with caution."
+    return " ".join(parts) + " " + why
 
 
 def match_columns(columns: list[str], specs: list[FeatureSpec]) -> tuple[dict[str, str], list[str]]:

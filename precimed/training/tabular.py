@@ -39,6 +39,7 @@ class TabularRecipe:
     fixed: set[str] = field(default_factory=set)
     units: dict[str, str] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)  # gene symbol per probe column
     hidden: tuple[int, ...] = (16,)
     dropout: float = 0.3
     l2: float = 1e-2
@@ -84,6 +85,8 @@ def input_specs(recipe: TabularRecipe) -> list[dict[str, Any]]:
             item["fixed"] = True
         if col in recipe.descriptions:
             item["description"] = recipe.descriptions[col]
+        if col in recipe.symbols:
+            item["symbol"] = recipe.symbols[col]
         specs.append(item)
     return specs
 

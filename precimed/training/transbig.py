@@ -153,12 +153,14 @@ def recipe() -> TabularRecipe:
                     for c in X.columns if c.endswith("_at")}
     descriptions.update({"age": "age at diagnosis", "size": "tumour size",
                          "grade": "histological grade", "er": "oestrogen-receptor status"})
+    from precimed.training.wang2005 import gene_symbols
+
     units = {c: "log2 expression" for c in X.columns if c.endswith("_at")}
     units.update({"age": "years", "size": "cm"})
     return TabularRecipe(
         X=X, y=y, card=card,
         categorical={"grade": GRADE_LEVELS, "er": ["negative", "positive"]},
-        fixed={"age", "er"}, units=units, descriptions=descriptions,
+        fixed={"age", "er"}, units=units, descriptions=descriptions, symbols=gene_symbols(),
         hidden=(16,), dropout=0.3, l2=3e-2, learning_rate=2e-3, epochs=120, batch_size=32,
         **evaluation_data(),
     )

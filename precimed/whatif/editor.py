@@ -34,14 +34,15 @@ def visible_features(specs: Sequence[FeatureSpec], shap: Mapping[str, float], *,
                      search: str = "", edited: Iterable[str] = (),
                      limit: int = SEARCH_LIMIT) -> list[str]:
     """The features to render: the ``top`` largest |SHAP|, those already ``edited``, and up
-    to ``limit`` whose name or description contains ``search`` (case-insensitive), in the
+    to ``limit`` whose name, gene symbol or description contains ``search`` (case-insensitive), in the
     order of their effect."""
     order = effect_order({s.name: shap.get(s.name, 0.0) for s in specs})
     show = set(order[:max(top, 0)]) | set(edited)
     query = search.strip().lower()
     if query:
         matches = [s.name for s in specs
-                   if query in s.name.lower() or query in (s.description or "").lower()]
+                   if query in s.name.lower() or query in (s.description or "").lower()
+                   or query in (s.symbol or "").lower()]
         show |= set(sorted(matches, key=order.index)[:limit])
     return [f for f in order if f in show]
 

@@ -1,5 +1,6 @@
-"""Audit log: the chain verifies, detects an edited/deleted/reordered line, and the engine's
-prediction and explanation calls each append one identifier-free line."""
+"""Audit log: the keyed MAC chain verifies, detects an edited/inserted/deleted/reordered line (and,
+with a recorded head, a truncated log), and the engine's prediction and explanation calls each
+append one identifier-free line. The key's own rules are in test_audit_key.py."""
 
 from __future__ import annotations
 
@@ -56,15 +57,19 @@ def test_chain_verifies_and_lines_carry_the_fields(log: Path) -> None:
     lines = [json.loads(x) for x in _lines(log)]
     assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
     assert lines[0]["prev"] == audit.GENESIS
-    assert all(b["prev"] == a["hash"] for a, b in zip(lines, lines[1:], strict=False))
+    assert all(b["prev"] == a["mac"] for a, b in zip(lines, lines[1:], strict=False))
     first = lines[0]
     assert first["model"] == {"id": "demo-model", "version": "1.2.3", "weights_sha256": "a" * 64,
                               "user_supplied": False}
     assert first["who"] == "anonymous" and first["action"] == "predict"
-    assert first["input"]["fingerprint"].startswith("sha256:") and first["input"]["shape"] == [1, 4]
+    assert first["event_action"] == "E" and first["outcome"] == 0 and first["source"]["host"]
+    assert first["input"]["fingerprint"].startswith("hmac-sha256:")
+    assert first["input"]["shape"] == [1, 4]
     assert first["time"].endswith("Z")
+    assert {x["key_id"] for x in lines} == {audit.load_key().key_id}
     result = audit.verify(log)
-    assert result.ok and result.lines == 5 and result.head == lines[-1]["hash"]
+    assert result.ok and result.lines == 5 and result.head == lines[-1]["mac"]
+    assert result.head_seq == 5
 
 
 def test_edited_line_is_detected_at_that_line(log: Path) -> None:
@@ -76,15 +81,95 @@ def test_edited_line_is_detected_at_that_line(log: Path) -> None:
     assert not result.ok and result.first_bad_line == 3 and "edited" in (result.reason or "")
 
 
-def test_rehashed_edit_breaks_the_next_link(log: Path) -> None:
-    _write(4)
+def _rewrite(path: Path, entries: list[dict]) -> None:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n"
+                            for e in entries))
+
+
+def _forge(entries: list[dict], start: int, guess: bytes) -> None:  # type: ignore[type-arg]
+    """What an insider without the key can do: recompute the MAC of every line from ``start``
+    on (with a guessed key) and relink the chain, copying the key id."""
+    fake = audit.AuditKey(guess, "forger")
+    for k in range(start, len(entries)):
+        if k:
+            entries[k]["prev"] = entries[k - 1]["mac"]
+        entries[k]["mac"] = audit.line_mac(entries[k], fake)
+
+
+@pytest.mark.parametrize("guess", [b"", b"precimed", b"x" * 32])
+def test_forged_chain_with_every_mac_recomputed_fails(log: Path, guess: bytes) -> None:
+    _write(5)
     entries = [json.loads(x) for x in _lines(log)]
     entries[1]["who"] = "mallory"
-    entries[1]["hash"] = audit.line_hash(entries[1])  # a forger recomputes this line's hash
-    log.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n"
-                           for e in entries))
+    entries[1]["output"]["k"] = 99
+    _forge(entries, 1, guess)
+    _rewrite(log, entries)
     result = audit.verify(log)
-    assert not result.ok and result.first_bad_line == 3 and "chain" in (result.reason or "")
+    assert not result.ok and result.first_bad_line == 2
+    assert "does not match its MAC" in (result.reason or "")
+    # the same forgery sealed under the forger's own key id is named as another key
+    for e in entries:
+        e["key_id"] = audit.AuditKey(guess, "forger").key_id
+    _forge(entries, 0, guess)
+    _rewrite(log, entries)
+    result = audit.verify(log)
+    assert not result.ok and result.first_bad_line == 1 and "another key" in (result.reason or "")
+
+
+def test_inserted_line_is_detected_at_that_line(log: Path) -> None:
+    _write(4)
+    entries = [json.loads(x) for x in _lines(log)]
+    extra = {**entries[1], "who": "mallory", "output": {"rows": 1, "k": 42}}
+    entries.insert(2, extra)
+    for k, e in enumerate(entries, start=1):
+        e["seq"] = k
+    _forge(entries, 2, b"guess")
+    _rewrite(log, entries)
+    result = audit.verify(log)
+    assert not result.ok and result.first_bad_line == 3
+
+
+def test_truncation_is_caught_against_a_recorded_head(log: Path) -> None:
+    _write(5)
+    recorded = audit.head(log)
+    assert recorded.ok and recorded.head_seq == 5
+    _write(2)  # the log grows after the head was recorded: still fine
+    grown = audit.verify(log, head=recorded.head)
+    assert grown.ok and grown.anchored_line == 5 and grown.lines == 7
+    log.write_text("".join(x + "\n" for x in _lines(log)[:3]))  # lines 4-7 cut off
+    assert audit.verify(log).ok  # a shorter chain is still a chain...
+    cut = audit.verify(log, head=recorded.head)  # ...but not the one whose head was recorded
+    assert not cut.ok and cut.first_bad_line == 4 and "cut off the end" in (cut.reason or "")
+
+
+def test_wrong_or_missing_key_is_reported_as_such(log: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(3)
+    monkeypatch.setenv(audit.KEY_ENV, "another-key-of-sufficient-length-000000")
+    wrong = audit.verify(log)
+    assert not wrong.ok and wrong.first_bad_line == 1 and "wrong key" in (wrong.reason or "")
+    with pytest.raises(audit.AuditKeyError, match="another key"):
+        _write(1)  # nor is a line appended under another key
+    monkeypatch.delenv(audit.KEY_ENV)
+    monkeypatch.setenv(audit.KEY_FILE_ENV, str(tmp_path / "keys" / "absent.key"))
+    with pytest.raises(audit.AuditKeyError, match="no audit key"):
+        audit.verify(log)
+    with pytest.raises(audit.AuditKeyError, match="no audit key"):
+        _write(1)  # a log that has lines never gets a fresh key silently
+    assert not (tmp_path / "keys" / "absent.key").exists() and len(_lines(log)) == 3
+
+
+def test_fingerprints_are_keyed(log: Path) -> None:
+    import hashlib
+
+    x = np.arange(6, dtype="float32").reshape(1, 6)
+    audit.record("predict", FakeBundle(), x, {"rows": 1})
+    text = log.read_text()
+    arr = np.ascontiguousarray(x)
+    plain = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes()).hexdigest()
+    assert plain not in text  # the unkeyed digest of the record cannot be looked up
+    other = audit.AuditKey(b"y" * 32, "other")
+    assert audit.fingerprint(x) in text and audit.fingerprint(x, other) not in text
 
 
 @pytest.mark.parametrize("damage", ["delete", "swap", "truncate_mid_line"])
@@ -161,9 +246,17 @@ def test_engine_predict_and_explain_append_identifier_free_lines(log: Path) -> N
 
 def test_cli_verify(log: Path, cli) -> None:  # type: ignore[no-untyped-def]
     _write(3)
-    ok = cli("audit", "verify", "--log", str(log), "--json")
+    head = cli("audit", "head", "--log", str(log))
+    assert head.code == 0, head.stderr
+    assert head.stdout.strip() == json.loads(_lines(log)[-1])["mac"]
+    _write(1)
+    ok = cli("audit", "verify", "--log", str(log), "--head", head.stdout.strip(), "--json")
     assert ok.code == 0, ok.stderr
-    assert ok.json()["ok"] is True and ok.json()["lines"] == 3
+    assert ok.json()["ok"] is True and ok.json()["lines"] == 4 and ok.json()["anchored_line"] == 3
+    log.write_text("".join(x + "\n" for x in _lines(log)[:2]))
+    cut = cli("audit", "verify", "--log", str(log), "--head", head.stdout.strip())
+    assert cut.code == 2 and "line 3" in cut.stderr and "cut off the end" in cut.stderr
+    _write(1)
     lines = _lines(log)
     lines[1] = lines[1].replace('"rows":1', '"rows":2')
     log.write_text("\n".join(lines) + "\n")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
+from precimed.cards import feature_labels
 from precimed.explain.tabular import explain_rows
 from precimed.predict import predict_proba
 from precimed.registry import Bundle, get_bundle, read_bundle
@@ -75,7 +76,8 @@ def test_pdf_holds_everything_and_no_identifier(genomic: Bundle, table: Validate
     for name, p in zip(genomic.classes, probs, strict=True):
         assert f"P({name}) {p:.1%}" in text
     top = max(expl.values, key=lambda k: abs(expl.values[k]))
-    assert f"{top} = " in text and f"{expl.values[top]:+.3f}" in text  # the explanation chart
+    shown = feature_labels(card)[top]  # gene symbol beside the probe column
+    assert f"{shown} = " in text and f"{expl.values[top]:+.3f}" in text  # the explanation chart
     assert f"Why P({pos}) = {expl.output:.3f}" in text
     assert "Intended use." in text and _flat(card["intended_use"])[:60] in text
     assert "Out of scope." in text and "Evaluation." in text and "AUROC 0.7" in text

@@ -109,3 +109,32 @@ def test_explained_with_deep_explainer_and_additive() -> None:
     assert backend_for(bundle).name == "shap.DeepExplainer"
     assert e.additivity_error < 1e-5
     assert e.class_name == "high risk"
+
+
+@pytest.mark.slow  # counterfactual search and cohort SHAP
+def test_every_capability_works_on_the_reference_unchanged() -> None:
+    """What-if, counterfactuals, cohort scoring with SHAP and the report, as for any network."""
+    from precimed.cohort.score import score_chunk
+    from precimed.report import report_for_row
+    from precimed.tabular.io import read_table
+    from precimed.whatif.analysis import evaluate_edits
+    from precimed.whatif.counterfactual import find_counterfactuals
+    from precimed.whatif.edits import row_values
+
+    bundle = get_bundle(ID)
+    raw = read_table(REPO / "assets" / "samples" / f"{ID}.csv")
+    table = validate_table(raw, bundle.card)
+    row = row_values(table, 0)
+    # a probe of the patient's own ER formula with a negative coefficient: raising it lowers the score
+    sig = pd.read_csv(REPO / "precimed" / "training" / "data" / "wang2005_sig_gene76.csv")
+    mine = sig[(sig["er"] == int(row["er"] == "positive")) & (sig["std.cox.coefficient"] < 0)]
+    probe = "X" + mine["probe"].iloc[0]
+    edited = evaluate_edits(bundle, row, {probe: float(row[probe]) + 2.0})
+    before, after = edited.before.probabilities["high risk"], edited.after.probabilities["high risk"]
+    assert after < before
+    cf = find_counterfactuals(bundle, row, n=1)
+    assert cf.counterfactuals and cf.counterfactuals[0].prediction == "low risk"
+    result = score_chunk(bundle, raw, 0, explain=True)
+    assert len(result.frame) == len(raw) and result.frame["top1_feature"].notna().all()
+    pdf = report_for_row(bundle, table, 0, identifier="GSE7390-row0")
+    assert pdf.startswith(b"%PDF-")
