@@ -20,7 +20,7 @@ from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.imaging.check import assess_frame, scope_message
-from precimed.imaging.figures import image_figure
+from precimed.imaging.figures import heatmap_scale, image_figure
 from precimed.plots import probability_figure
 from precimed.registry import Bundle
 
@@ -69,7 +69,7 @@ def _window_controls(frame: Any) -> tuple[Window | None, bool]:
 
 
 @st.fragment
-def viewer(frame: Any, index: int, expl: Any, regions: list[Any]) -> None:
+def viewer(frame: Any, index: int, expl: Any, regions: list[Any], scale: Any = None) -> None:
     """The image with its heatmap and outlined regions, and the controls that redraw it."""
     view_col, side_col = st.columns([3, 1])
     with side_col:
@@ -83,7 +83,8 @@ def viewer(frame: Any, index: int, expl: Any, regions: list[Any]) -> None:
         return
     with view_col:
         fig = image_figure(rendered, values=None if expl is None else expl.values, opacity=opacity,
-                           regions=regions, zoom=zoom, class_name=expl.class_name if expl else "")
+                           regions=regions, zoom=zoom, class_name=expl.class_name if expl else "",
+                           scale=scale)
         st.plotly_chart(fig, key="imaging_overlay" if expl is not None else "imaging_view",
                         config={"displaylogo": False})
         state["imaging_rendered"] = rendered  # what the DICOM results panel exports
@@ -149,7 +150,7 @@ def imaging_view(bundle: Bundle | None, result: LoadResult, *, from_pacs: bool =
             show_error(exc)
     if scope is not None and scope.reasons:  # top of the result area, red either way
         st.error(scope_message(scope, scored=probabilities is not None), icon="⛔")
-    viewer(frame, index, expl, regions)
+    viewer(frame, index, expl, regions, heatmap_scale(bundle.card) if bundle else None)
     if bundle is not None and scope is not None:
         model_banner(bundle.card)
         for w in scope.cautions:
