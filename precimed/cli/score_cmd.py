@@ -2,19 +2,24 @@
 
 Locally by default; on a Dask cluster with ``--scheduler ADDRESS`` (the model is shipped to and
 loaded once on each worker). ``--label`` (and ``--subgroup``) add cohort metrics to the summary.
+Progress (rows done, rows/s, time left) goes to stderr, at most once a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from precimed.cohort.metrics import metrics_from_results
+from precimed.cohort.pipeline import ProgressMeter
 from precimed.cohort.score import DEFAULT_CHUNK_ROWS, score_cohort
 from precimed.errors import PrecimedInputError
 from precimed.registry import get_bundle
+
+PROGRESS_EVERY_S = 1.0
 
 
 def register(sub: Any) -> None:
@@ -58,8 +63,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise PrecimedInputError("--output is the input file", expected="another file name")
     keep = [c for c in (args.label, args.subgroup) if c]
 
+    meter = ProgressMeter(None)
+    shown = [-1.0]
+
     def progress(done: int, total: int | None) -> None:
-        print(f"scored {done:,} of {total or '?':,} rows", file=sys.stderr, flush=True)
+        # stderr only (stdout is the JSON), at most one line a second and the last one
+        meter.total = total
+        now = time.perf_counter()
+        if now - shown[0] >= PROGRESS_EVERY_S or (total is not None and done >= total):
+            shown[0] = now
+            print(meter.line(done), file=sys.stderr, flush=True)
 
     result = score_cohort(bundle, args.input, output=output, chunk_rows=args.chunk_rows,
                           explain=args.explain, keep=keep, progress=progress,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from precimed.cohort.chunk import prob_column, result_schema, score_chunk
 from precimed.cohort.metrics import (
     cohort_metrics,
     label_indices,
@@ -17,14 +18,7 @@ from precimed.cohort.metrics import (
     subgroup_table,
 )
 from precimed.cohort.reader import CohortSource
-from precimed.cohort.score import (
-    DEFAULT_CHUNK_ROWS,
-    CohortScore,
-    prob_column,
-    result_schema,
-    score_chunk,
-    score_cohort,
-)
+from precimed.cohort.score import DEFAULT_CHUNK_ROWS, CohortScore, score_cohort
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS", "CohortScore", "CohortSource", "cohort_metrics", "label_indices",

@@ -29,7 +29,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from precimed.errors import PrecimedInputError
 
 if TYPE_CHECKING:
-    from precimed.cohort.score import ChunkResult
+    from precimed.cohort.chunk import ChunkResult
     from precimed.registry import Bundle
 
 CHUNKS_PER_THREAD = 2
@@ -90,9 +90,9 @@ class BundlePlugin(WorkerPlugin):  # type: ignore[misc]
         install_bundle(self.key, self.files, Path(worker.local_directory), explain=self.explain)
 
 
-def _score_on_worker(key: tuple[str, str], chunk: pd.DataFrame, start: int, explain: bool,
+def _score_on_worker(key: tuple[str, str], chunk: Any, start: int, explain: bool,
                      keep: list[str]) -> ChunkResult:
-    from precimed.cohort.score import score_chunk
+    from precimed.cohort.chunk import score_chunk
 
     bundle = _WORKER_BUNDLES.get(key)
     if bundle is None:

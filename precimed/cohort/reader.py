@@ -1,8 +1,10 @@
 """Read a cohort table (CSV, TSV or Parquet; a path or upload bytes) in chunks of rows.
 
-Memory stays bounded by the chunk size whatever the file size: Parquet is read one record batch
-at a time with pyarrow, delimited text with pandas' chunked reader. Cells of delimited text stay
-text (as in :func:`precimed.tabular.io.read_table`) so that validation flags them per cell.
+Memory stays bounded by the chunk size whatever the file size or layout: Parquet is read one
+record batch at a time with pyarrow (``iter_batches`` without pre-buffering, and a read buffer so
+that a file written as one huge row group streams page by page instead of loading each column
+chunk whole), delimited text with pandas' chunked reader. Cells of delimited text stay text (as
+in :func:`precimed.tabular.io.read_table`) so that validation flags them per cell.
 
 Example:
     >>> src = CohortSource.of(b"age,size\\n50,2.1\\n61,3.0\\n", "c.csv")
@@ -29,6 +31,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 HEAD_BYTES = 64 * 1024
 MAX_CHUNK_TEXT_BYTES = 256 * 1024 * 1024
+# Parquet read buffer: without one (pyarrow's default), reading any part of a column chunk reads
+# the whole chunk, so a 10^6-row single-row-group file cost GBs whatever the batch size.
+PARQUET_BUFFER = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,15 @@ class CohortSource:
     def is_parquet(self) -> bool:
         return self.suffix in PARQUET_SUFFIXES
 
+    def _native(self) -> Any:
+        """A pyarrow-native file (reads release the GIL, unlike a Python file object)."""
+        import pyarrow as pa
+
+        if self.data is not None:
+            return pa.BufferReader(self.data)
+        assert self.path is not None
+        return pa.OSFile(str(self.path), "rb")
+
     def _open(self) -> IO[bytes]:
         if self.data is not None:
             return io.BytesIO(self.data)
@@ -95,7 +109,8 @@ class CohortSource:
 
         try:
             # pre_buffer would keep every row group read so far: memory grew with the file size
-            return pq.ParquetFile(self._open(), read_dictionary=read_dictionary, pre_buffer=False)
+            return pq.ParquetFile(self._native(), read_dictionary=read_dictionary,
+                                  pre_buffer=False, buffer_size=PARQUET_BUFFER)
         except Exception as exc:  # pyarrow raises many types for corrupt files
             raise PrecimedInputError(
                 f"{self.name}: not a readable Parquet file ({type(exc).__name__})",
@@ -124,10 +139,10 @@ class CohortSource:
                 last = block[-1:]
         return max(lines + (last != b"\n") - 1, 0)
 
-    def _parquet_chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
-        """Record batches as frames. Text columns are read dictionary-encoded and their expanded
-        size checked before they are materialised: run-length and dictionary encoding let a few
-        KiB of Parquet stand for GiBs of text (a "Parquet bomb")."""
+    def _parquet_batches(self, rows: int) -> Generator[Any, None, None]:
+        """Record batches of at most ``rows`` rows. Text columns are read dictionary-encoded and
+        their expanded size checked before they are materialised: run-length and dictionary
+        encoding let a few KiB of Parquet stand for GiBs of text (a "Parquet bomb")."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -140,7 +155,8 @@ class CohortSource:
         schema = self._parquet().schema_arrow
         text = [f.name for f in schema if any(k(f.type) for k in kinds)
                 or (pa.types.is_dictionary(f.type) and any(k(f.type.value_type) for k in kinds))]
-        for batch in self._parquet(read_dictionary=text).iter_batches(batch_size=rows):
+        for batch in self._parquet(read_dictionary=text or None).iter_batches(batch_size=rows,
+                                                                      use_threads=False):
             if not batch.num_rows:
                 continue
             expanded = 0
@@ -153,13 +169,33 @@ class CohortSource:
                 raise PrecimedInputError(
                     f"{self.name}: the text cells of {batch.num_rows:,} rows expand to "
                     f"{expanded:,} bytes", expected=f"at most {MAX_CHUNK_TEXT_BYTES >> 20} MiB per chunk")
+            names = [str(c) for c in batch.schema.names]
+            yield batch.rename_columns(names) if names != batch.schema.names else batch
+
+    def _parquet_chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
+        import pyarrow as pa
+
+        for batch in self._parquet_batches(rows):
+            text = [f.name for f in batch.schema if pa.types.is_dictionary(f.type)]
             # split_blocks: no copy into one 2-D block; self_destruct: free Arrow memory early
             frame = batch.to_pandas(split_blocks=True, self_destruct=True)
             for name in text:  # back from the dictionary (categorical) to plain text
                 if isinstance(frame[name].dtype, pd.CategoricalDtype):
                     frame[name] = frame[name].astype(frame[name].cat.categories.dtype)
-            frame.columns = [str(c) for c in frame.columns]
             yield frame
+
+    def batches(self, rows: int) -> Generator[Any, None, None]:
+        """Consecutive chunks of at most ``rows`` rows as Arrow record batches (text cells of
+        delimited files as strings)."""
+        import pyarrow as pa
+
+        if rows < 1:
+            raise PrecimedInputError(f"chunk size {rows}", expected="at least 1 row")
+        if self.is_parquet:
+            yield from self._parquet_batches(rows)
+            return
+        for frame in self.chunks(rows):
+            yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
 
     def chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
         """Consecutive chunks of at most ``rows`` rows, each with a fresh 0-based index."""

@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +88,15 @@ class SeriesPlan:
         if kind not in self.uids:
             self.uids[kind] = str(hd.UID())
         return self.uids[kind]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """highdicom warns about a one-component patient name *quoting the name* (PHI, on stderr
+    and in any log that captures warnings): silence its warnings while building."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def _code(value: str, meaning: str) -> Any:
@@ -336,13 +347,15 @@ def result_objects(source: Any, result: ModelResult, *, overlay: np.ndarray | No
     """The SR, the heatmap (single-frame sources: a Parametric Map, or a fractional SEG for
     images without patient geometry) and, given ``overlay`` (RGB), the Secondary Capture."""
     plan = plan or SeriesPlan()
-    objs = [structured_report(source, result, series_uid=plan.uid("SR"), instance_number=instance_number)]
-    if result.heatmap is not None and int(source.get("NumberOfFrames", 1) or 1) == 1:
-        heat_kind = "PM" if has_patient_geometry(source) else "SEG"
-        objs.append(heatmap_object(source, result, series_uid=plan.uid(heat_kind), instance_number=instance_number))
-    if overlay is not None:
-        objs.append(secondary_capture(source, overlay, result, series_uid=plan.uid("SC"),
-                                      instance_number=instance_number))
+    with _quiet():
+        objs = [structured_report(source, result, series_uid=plan.uid("SR"), instance_number=instance_number)]
+        if result.heatmap is not None and int(source.get("NumberOfFrames", 1) or 1) == 1:
+            heat_kind = "PM" if has_patient_geometry(source) else "SEG"
+            objs.append(heatmap_object(source, result, series_uid=plan.uid(heat_kind),
+                                       instance_number=instance_number))
+        if overlay is not None:
+            objs.append(secondary_capture(source, overlay, result, series_uid=plan.uid("SC"),
+                                          instance_number=instance_number))
     return objs
 
 

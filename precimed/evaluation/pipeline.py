@@ -130,6 +130,8 @@ def _multiclass_calibration(card: dict[str, Any], y: np.ndarray, probs: np.ndarr
     pooled["fit"] = ("intercept and slope pooled one-vs-rest: every class's probability column "
                      "stacked against its 0/1 outcome")
     pooled["per_class"] = per_class
+    pooled["statement"] = ("Pooled over the classes (one-vs-rest; each class's own fit is listed "
+                           "beside it): " + pooled["statement"])
     return pooled
 
 

@@ -126,6 +126,12 @@ def explain_matrix(bundle: Bundle, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         in the card's class order.
     """
     values, expected = backend_for(bundle).explain(x)
+    return feature_scale(bundle, values, expected)
+
+
+def feature_scale(bundle: Bundle, values: np.ndarray,
+                  expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backend output (rows, encoded inputs, outputs) → :func:`explain_matrix`'s shapes."""
     agg = aggregation_matrix(bundle.card)
     feat = np.einsum("nio,if->nfo", values, agg)
     card = bundle.card

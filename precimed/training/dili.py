@@ -73,6 +73,24 @@ CARD_STATIC: dict[str, Any] = {
                     "descriptor software as the data set.",
     "not_for_clinical_use": True,
     "produced_by": f"make models (python -m precimed.training {MODEL_ID})",
+    "factors": {
+        "relevant": "Chemical class, mechanism of toxicity, dose, the species and assay platform of "
+                    "the screens, and how the injury class was assigned could all change how well "
+                    "the model does.",
+        "note": "The data set records no factor to split the compounds by (no chemical class, "
+                "mechanism or dose; rows are anonymous compounds) and nothing about patients: "
+                "performance in subgroups cannot be measured here.",
+    },
+    "ethical_considerations": [
+        "No patient data: rows are compounds with anonymous assay and descriptor values (modeldata, "
+        "MIT licence).",
+        "Treating a 'none' prediction as evidence of safety could expose people to a hepatotoxic "
+        "compound; the model must not be used for safety assessment or go/no-go decisions.",
+    ],
+    "caveats": [
+        "Use to explore and rank compounds for further study, never to clear one: the injury class "
+        "has no published clinical definition and the recipe was tuned on the same compounds.",
+    ],
 }
 
 

@@ -169,18 +169,57 @@ def cohort() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
 def evaluate(X: pd.DataFrame, days: np.ndarray, event: np.ndarray, score: np.ndarray,
              prob: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Card ``evaluation``: metrics on the 5-year label (189), survival on all 198."""
+    """Card ``evaluation``: metrics, calibration and subgroups on the 5-year label (189 patients
+    whose status at 5 years is known), survival on all 198. One set of predictions (no CV), so
+    the bootstrap is over patients only."""
+    from sklearn.metrics import roc_auc_score
+
+    from precimed.evaluation.pipeline import calibration_block
+    from precimed.evaluation.subgroups import WEAKER_RULE, evaluate_subgroups
     from precimed.evaluation.survival import FIVE_YEARS_DAYS, label_at, survival_summary
+    from precimed.evaluation.survival_card import ipcw_auroc
     from precimed.training.common import binary_metrics
+    from precimed.training.transbig import age_band
 
     label, known = label_at(days, event, FIVE_YEARS_DAYS)
+    y, p = label[known], prob[known]
     evaluation: dict[str, Any] = {
         "method": ("the published score applied unchanged to all 198 TRANSBIG patients (GEO GSE7390 via "
                    "scikit-survival); nothing was fitted on this cohort; 5-year label on the 189 whose "
                    "status at 5 years is known (9 censored before 5 years excluded); 95% CIs by "
-                   "stratified bootstrap (2000 resamples) for AUROC and Brier"),
+                   "stratified bootstrap over patients (2000 resamples)"),
     }
-    evaluation.update(binary_metrics(label[known], prob[known], threshold=threshold))
+    evaluation.update(binary_metrics(y, p, threshold=threshold))
+    calibration = calibration_block(y, p[None, :], n_boot=2000, seed=20261125)
+    # the generated sentence says "out-of-fold": here every prediction is simply out of sample
+    calibration["statement"] = calibration["statement"].replace("out-of-fold calibration", "calibration")
+    calibration["curve"] = "quantile bins of the predictions on the 189 labelled patients"
+    calibration["note"] = ("the output is sigmoid(score / 50), a monotone transform of the relapse score, "
+                           "not a calibrated risk: these figures show how far it is from one")
+    evaluation["calibration"] = calibration
+    grade = X["grade"].astype(str).replace({"unkown": "unknown"})
+    factors = {
+        "er": {"input": "er", "label": "ER status", "levels": ["negative", "positive"],
+               "values": X["er"].astype(str)[known].tolist()},
+        "grade": {"input": "grade", "label": "histological grade",
+                  "levels": ["well differentiated", "intermediate", "poorly differentiated", "unknown"],
+                  "values": grade[known].tolist()},
+        "age band": {"input": "age", "label": "age",
+                     "bands": [{"level": "under 40", "below": 40}, {"level": "40-49", "below": 50},
+                               {"level": "50 and over"}],
+                     "values": [age_band(a) for a in X["age"].astype(float)[known]]},
+    }
+    probs2 = np.stack([1 - p, p], axis=1)[None, :, :]
+    evaluation["subgroups"] = evaluate_subgroups(
+        factors, y, probs2, lambda yy, pp: float(roc_auc_score(yy, pp[:, 1])),
+        float(evaluation["metrics"]["auroc"]["value"]), n_boot=2000, seed=20261125, positive=y)
+    evaluation["subgroup_rule"] = WEAKER_RULE
+    evaluation["factors_spec"] = {k: {kk: vv for kk, vv in v.items() if kk != "values"} | {"name": k}
+                                  for k, v in factors.items()}
+    evaluation["baselines"] = []
+    evaluation["baseline_verdict"] = ("Not applicable: nothing was fitted on this cohort. The published score "
+                                      "is itself the reference that the network and its baselines are "
+                                      "compared with.")
     covariates = pd.DataFrame({"age": X["age"].astype("float64"), "size": X["size"].astype("float64"),
                                # 2 'unkown' grades get the mode, as in the network's recipe
                                "grade": X["grade"].astype(str).replace({"unkown": "intermediate"}),
@@ -188,14 +227,37 @@ def evaluate(X: pd.DataFrame, days: np.ndarray, event: np.ndarray, score: np.nda
     high = score >= 0
     surv = survival_summary(days, event, high, covariates=covariates,
                             paper=PAPER, source="the published score's risk groups (score >= 0: high risk)")
+    auroc_known = float(roc_auc_score(y, score[known]))
+    ipcw = ipcw_auroc(days, event, score, FIVE_YEARS_DAYS)
+    surv["auroc_5y"] = evaluation["metrics"]["auroc"]
+    surv["censoring"] = {
+        "excluded_from_label": int((~known).sum()),
+        "auroc_excluding_censored": {"value": round(auroc_known, 4), "n": int(known.sum())},
+        "auroc_ipcw_5y": {"value": round(ipcw, 4), "n": len(days),
+                          "method": "scikit-survival cumulative_dynamic_auc at 5 years, IPCW"},
+        "statement": (f"{int((~known).sum())} patients censored before 5 years without a metastasis have no "
+                      "5-year label: they are excluded from the AUROC, sensitivity and specificity, and kept, "
+                      "with their follow-up, in the Kaplan–Meier curves and hazard ratios. Effect of the "
+                      f"exclusion: AUROC {auroc_known:.3f} on the {int(known.sum())} labelled patients against "
+                      f"{ipcw:.3f} time-dependent (IPCW) AUROC at 5 years on all {len(days)}."),
+    }
     evaluation["metrics"]["sensitivity"] = surv["sensitivity"]
     evaluation["metrics"]["specificity"] = surv["specificity"]
     evaluation["metrics"]["high_risk_share"] = {"value": round(float(high.mean()), 4)}
     evaluation["survival"] = surv
-    evaluation["calibration"]["note"] = ("the output is sigmoid(score / 50), a monotone transform of the "
-                                         "relapse score, not a calibrated risk: this curve shows how far "
-                                         "it is from one")
     return evaluation
+
+
+def caveats(card: dict[str, Any]) -> list[str]:
+    """Caveats generated from the figures: the calibration statement and every weaker subgroup
+    (worded by :func:`precimed.evaluation.caveats.caveat_line`, which the card check expects)."""
+    from precimed.evaluation.caveats import caveat_line
+
+    ev = card["evaluation"]
+    out = ["Its output is a monotone transform of the relapse score, not a calibrated risk: "
+           + ev["calibration"]["statement"]]
+    out += [caveat_line(card, sub) for sub in ev["subgroups"] if sub.get("weaker")]
+    return out
 
 
 def card(frame: pd.DataFrame, evaluation: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
@@ -239,6 +301,16 @@ def card(frame: pd.DataFrame, evaluation: dict[str, Any], counts: dict[str, int]
                        "evaluation; scikit-survival (GPL-3.0-or-later) used only to build the bundle",
         },
         "evaluation": evaluation,
+        "factors": {
+            "relevant": "ER status (it chooses the formula), histological grade, age; platform and "
+                        "normalisation of the expression data",
+            "evaluated": list(evaluation.pop("factors_spec").values()),
+        },
+        "ethical_considerations": [
+            "Expression data are patient data: PreciMed keeps uploads in memory and writes no identifier.",
+            "A published score carries the authority of its journal; it was derived on 115 patients from one "
+            "centre and its figures here are an external validation on 198, with wide intervals.",
+        ],
         "explanation": {
             "method": "shap.DeepExplainer",
             "background": "100 TRANSBIG patients drawn at random (seed 20261125); the score is linear "
@@ -290,6 +362,7 @@ def train(out_root: Path) -> dict[str, Any]:
     known = (event & (days <= 1826.25)) | (days > 1826.25)
     evaluation = evaluate(X, days, event, score, prob, threshold=0.5)
     the_card = card(X, evaluation, {"cohort": len(X), "excluded": int((~known).sum())})
+    the_card["caveats"] = caveats(the_card)
     rng = np.random.default_rng(20261125)
     take = np.sort(rng.choice(len(X), size=100, replace=False))
     write_bundle(out_root / MODEL_ID, model, the_card, background=frame.iloc[take].reset_index(drop=True))

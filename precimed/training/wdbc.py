@@ -62,6 +62,28 @@ def recipe() -> TabularRecipe:
         ],
         "not_for_clinical_use": True,
         "produced_by": f"make models (python -m precimed.training {MODEL_ID})",
+        "factors": {
+            "relevant": "Age, menopausal status, ancestry, lesion size and type, the centre, and the "
+                        "microscope, staining and image-analysis software could all change how well "
+                        "the model does.",
+            "note": "WDBC records no patient factor (no age, ancestry, menopausal status or centre): "
+                    "performance in subgroups cannot be measured here and may differ between groups "
+                    "nobody has checked.",
+        },
+        "ethical_considerations": [
+            "The data are de-identified measurements of 569 fine-needle aspirates from one centre "
+            "(University of Wisconsin Hospitals, 1989-1995), published under CC BY 4.0; no image or "
+            "identity is included.",
+            "A false 'benign' could delay a cancer diagnosis, a false 'malignant' could lead to an "
+            "unnecessary biopsy and anxiety: the model must not be used to decide either.",
+            "The patients' demographics are not recorded, so the data cannot show whether the model "
+            "serves every group equally well.",
+        ],
+        "caveats": [
+            "Use for teaching and demonstration only, with features computed by the WDBC image-analysis "
+            "program; a near-perfect cross-validated AUROC on one centre's data says little about "
+            "another centre.",
+        ],
     }
     descriptions = {c: f"{c} of the cell nuclei in the digitised aspirate image" for c in X.columns}
     return TabularRecipe(X=X, y=y, card=card, descriptions=descriptions,

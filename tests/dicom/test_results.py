@@ -119,3 +119,11 @@ def test_projection_image_gets_a_fractional_seg_clean_under_dciodvfy(tmp_path) -
         out = tmp_path / file_name(obj)
         out.write_bytes(to_bytes(obj))
         assert not set(dciodvfy_errors(out)) - source_errors, kind(obj)
+
+
+def test_building_objects_warns_nothing_identifying(ct, recwarn) -> None:
+    """highdicom's person-name warning quotes the name: it must not reach stderr or logs."""
+    named = ct.copy()
+    named.PatientName = "CANARYNAME"
+    result_objects(named, _result(np.zeros((128, 128), np.float32)))
+    assert not [w for w in recwarn if "CANARYNAME" in str(w.message)]

@@ -91,3 +91,42 @@ def test_page_does_not_import_tensorflow() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_evidence_sections_show_the_cards_numbers() -> None:
+    """Calibration fit and wording, baselines with the verdict, subgroups with call-outs, the
+    survival block, factors, ethics and caveats: the page prints the card's own figures."""
+    from precimed.evaluation.caveats import caveat_line
+    from precimed.report.evidence import ci_text
+
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception and not at.error
+    text = _text(at)
+    warnings = [w.value for w in at.warning]
+    frames = [d.value for d in at.dataframe]
+    with_evidence = [b for b in list_bundles() if b.card["evaluation"].get("baselines")]
+    assert "breast-cytology-wdbc" in {b.id for b in with_evidence}
+    for b in with_evidence:
+        card, ev = b.card, b.card["evaluation"]
+        assert ev["calibration"]["statement"] in text
+        assert ev["baseline_verdict"] in text
+        key = "auroc" if card["task"] == "binary" else "auroc_macro"
+        [table] = [f for f in frames if "model" in f.columns and f["model"].iloc[0] == "this network"
+                   and f.iloc[1:]["model"].tolist() == [x["name"] for x in ev["baselines"]]]
+        column = [c for c in table.columns if "AUROC" in c][0]
+        assert table[column].tolist() == [ci_text(ev["metrics"][key])] + [ci_text(x[key]) for x in ev["baselines"]]
+        for sub in ev["subgroups"]:
+            if sub["weaker"]:
+                assert caveat_line(card, sub) in warnings
+        if card.get("factors", {}).get("note"):
+            assert card["factors"]["note"] in text
+        for item in card["caveats"] + card["ethical_considerations"]:
+            assert item in text
+        if ev.get("survival"):
+            assert ev["survival"]["censoring"]["statement"] in text
+            [surv] = [f for f in frames if "figure" in f.columns and "this network (out-of-fold)" in f.columns]
+            low = ev["survival"]["groups"][0]["dmfs_5y"]
+            assert ci_text(low, pct=True) in surv["this network (out-of-fold)"].tolist()
+            km = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith(f"km-{b.id}")]
+            assert km and len([t for t in km[0]["data"] if t.get("mode") == "lines"]) == 2
