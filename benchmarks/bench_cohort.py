@@ -148,11 +148,16 @@ def child(mode: str, model_id: str, path: str, chunk_rows: int, extra: str | Non
     explain = mode == "shap"
     with tempfile.TemporaryDirectory() as tmp:
         warm = Path(tmp) / "warm.parquet"
-        first = pq.ParquetFile(path).iter_batches(batch_size=300) if path.endswith(".parquet") else None
-        if first is not None:  # load the model and trace it (on another file)
+        if path.endswith(".parquet"):  # load the model and trace it (on another file)
             import pyarrow as pa
 
-            pq.write_table(pa.Table.from_batches([next(first)]), warm)
+            from precimed.cohort.reader import CohortSource
+
+            # read as the product does: pyarrow's default reader loads a whole row group (a
+            # 3 GB one for the one-row-group file), which inflated the peaks measured before
+            first = next(CohortSource.of(path).batches(300))
+            pq.write_table(pa.Table.from_batches([first]), warm)
+            del first
             score_cohort(bundle, warm, output=Path(tmp) / "w.parquet", explain=explain)
         t = time.perf_counter()
         out = score_cohort(bundle, path, output=Path(tmp) / "scores.parquet", chunk_rows=chunk_rows,

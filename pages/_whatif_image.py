@@ -13,6 +13,7 @@ import streamlit as st
 
 from pages._ui import load_dicom_once, show_error
 from precimed.dicom import LoadResult, render
+from precimed.format import delta_pp, is_zero_change, percent
 from precimed.imaging.figures import heatmap_scale
 from precimed.plots import TOWARD
 from precimed.samples import sample_files
@@ -115,8 +116,10 @@ def image_whatif(bundle: Any) -> None:
                         key="wi_occ_image", config={"displaylogo": False})
     with right:
         for c in classes:
-            st.metric(f"P({c}) with the region hidden", f"{occ.after[c]:.1%}",
-                      delta=f"{occ.delta[c] * 100:+.1f} pp", help=f"original {occ.before[c]:.1%}")
+            zero = is_zero_change(occ.delta[c])
+            st.metric(f"P({c}) with the region hidden", percent(occ.after[c]),
+                      delta=delta_pp(occ.delta[c]), delta_color="off" if zero else "normal",
+                      delta_arrow="off" if zero else "auto", help=f"original {percent(occ.before[c])}")
         st.caption(f"Region rows {box.top}–{box.bottom}, columns {box.left}–{box.right} of the "
                    f"{h}×{w} image (model pixels {occ.model_box.top}–{occ.model_box.bottom}, "
                    f"{occ.model_box.left}–{occ.model_box.right}), filled with '{fill}'.")
