@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `python app.py` = `streamlit run app.py` plus the warm-up thread (precimed/warmup.py).
 run: install
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1
+	$(PY) app.py --server.address 127.0.0.1
 
 # Debian's chromium for the Playwright tests (never `playwright install`: no downloads here).
 browser:

@@ -2,13 +2,22 @@
 
 Pages are the files ``pages/<n>_<name>.py`` (found here, in number order); this file is the
 home page. It reads only the model cards, so it renders without importing TensorFlow.
+
+``python app.py [streamlit options]`` (what ``make run`` does) starts the server *and* the
+warm-up (:mod:`precimed.warmup`: TensorFlow, SHAP and every shipped bundle loaded, one predict
+and one explanation each) in a background thread of the server process, so the first user does
+not wait for TensorFlow. Under a bare ``streamlit run app.py`` the warm-up starts with the first
+session instead.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._auth import require_login
 from pages._ui import NOT_FOR_CLINICAL_USE, cached_bundles
@@ -52,6 +61,12 @@ def home() -> None:
 
 
 def main() -> None:
+    from streamlit import runtime
+
+    if runtime.exists() and os.environ.get("PRECIMED_WARMUP", "1") != "0":
+        from precimed import warmup
+
+        warmup.start()  # idempotent: already running when launched by `python app.py`
     st.set_page_config(page_title="PreciMed", page_icon="🧬", layout="wide")
     pages = [st.Page(home, title="Home", icon="🏠", default=True, url_path="home")]
     for path in sorted((ROOT / "pages").glob("[0-9]*_*.py"), key=lambda p: int(p.stem.split("_")[0])):
@@ -61,4 +76,18 @@ def main() -> None:
     st.navigation(pages).run()
 
 
+def serve(argv: list[str]) -> int:
+    """Start the warm-up thread, then the Streamlit server on this file, in this process."""
+    from streamlit.web import cli
+
+    if os.environ.get("PRECIMED_WARMUP", "1") != "0":
+        from precimed import warmup
+
+        warmup.start()
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve()), *argv]
+    return int(cli.main() or 0)
+
+
+if get_script_run_ctx() is None:  # `python app.py`: not a script run of a server or AppTest
+    sys.exit(serve(sys.argv[1:]))
 main()

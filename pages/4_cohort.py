@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages._ui import model_banner, page_setup, pick_model, show_error
+from pages._ui import model_banner, page_setup, pick_model, scoped, show_error
 from precimed.cards import feature_labels, subject_word
 from precimed.cohort.export import to_parquet_bytes, to_safe_csv
 from precimed.cohort.figures import (
@@ -28,6 +28,7 @@ from precimed.cohort.view import (
     subgroup_candidates,
 )
 from precimed.errors import PrecimedInputError
+from precimed.format import blank_missing
 from precimed.plots import calibration_figure
 from precimed.samples import sample_files
 
@@ -78,7 +79,7 @@ else:
         samples = sample_files(bundle.id)
         if samples:
             chosen = st.selectbox("Sample file", samples, format_func=lambda p: p.name,
-                                  key="cohort_sample")
+                                  key=scoped("cohort_sample", bundle.id))
             data, name = chosen.read_bytes(), chosen.name
         else:
             st.info("No sample file ships for this model; upload a cohort.")
@@ -132,18 +133,22 @@ if state["seconds"]:
 
 # ---- results table ---------------------------------------------------------------------------
 st.subheader("Results")
+# Filters are keyed by the model (and the charted class): after a model switch they start from
+# this model's classes, never from a selection of the previous model's (once "0 of 4 rows").
 focus = st.selectbox("Class to chart", classes, index=classes.index(focus_class(card)),
-                     key="focus_class") if len(classes) > 2 else focus_class(card)
+                     key=scoped("focus_class", bundle.id)) if len(classes) > 2 else focus_class(card)
 f1, f2, f3 = st.columns([2, 2, 1])
-chosen_preds = f1.multiselect("Prediction", classes, default=classes, key="filter_prediction")
-low, high = f2.slider(f"P({focus})", 0.0, 1.0, (0.0, 1.0), step=0.01, key="filter_prob")
+chosen_preds = f1.multiselect("Prediction", classes, default=classes,
+                              key=scoped("filter_prediction", bundle.id))
+low, high = f2.slider(f"P({focus})", 0.0, 1.0, (0.0, 1.0), step=0.01,
+                      key=scoped("filter_prob", bundle.id, focus))
 errors_only = f3.checkbox("Only rows that could not be scored", key="filter_errors")
 narrowed = set(chosen_preds) != set(classes) or (low, high) != (0.0, 1.0)
 shown = filter_results(results, predictions=chosen_preds, class_name=focus, prob_range=(low, high),
                        errors_only=errors_only, include_unscored=not narrowed)
 st.caption(f"{len(shown):,} of {len(results):,} rows shown; click a column header to sort.")
 shown_names = feature_labels(card)  # gene symbols beside probe columns (display only; exports keep names)
-st.dataframe(shown.replace({c: shown_names for c in shown.columns if str(c).endswith("_feature")}),
+st.dataframe(blank_missing(shown.replace({c: shown_names for c in shown.columns if str(c).endswith("_feature")})),
              hide_index=True, key="cohort_results")
 d1, d2 = st.columns(2)
 stem = f"{bundle.id}-scores"
@@ -170,10 +175,11 @@ if bundle.modality == "tabular" and extra:
     labels = label_candidates(results, extra, card)
     options = [NONE] + labels + [c for c in extra if c not in labels]
     label = st.selectbox("Label column (the true class)", options,
-                         index=1 if labels else 0, key="label_column")
+                         index=1 if labels else 0, key=scoped("label_column", bundle.id, run_key))
     if label != NONE:
         groups = subgroup_candidates(results, extra, exclude=label)
-        subgroup = st.selectbox("Subgroup column", [NONE] + groups, key="subgroup_column")
+        subgroup = st.selectbox("Subgroup column", [NONE] + groups,
+                                key=scoped("subgroup_column", bundle.id, run_key, label))
         group = None if subgroup == NONE else subgroup
         mkey = (run_key, label, group)
         try:
@@ -225,7 +231,7 @@ if bundle.modality == "tabular":
     scored = results.loc[results["error"].isna(), "row"].tolist()
     if scored:
         r1, r2 = st.columns([3, 1])
-        row = r1.selectbox(f"{subject.capitalize()} (row)", scored, key="report_row")
+        row = r1.selectbox(f"{subject.capitalize()} (row)", scored, key=scoped("report_row", bundle.id, run_key))
         fmt = r2.radio("Format", ["PDF", "HTML"], horizontal=True, key="report_format")
         if st.button("Prepare report", key="report_prepare"):
             try:

@@ -115,6 +115,14 @@ for bundle in bundles:
             right.plotly_chart(confusion_figure(cm, title="Confusion matrix (out-of-fold)"),
                                key=f"confusion-{bundle.id}")
         _evidence(card, bundle.id)
+        if card["modality"] == "image":  # held-out families, real-image false positives
+            from precimed.imaging.card_tables import heldout_table, real_images_table
+
+            for title, table, key in (("Held-out tests", heldout_table(card), "heldout"),
+                                      ("Real images with no lesion", real_images_table(card), "realfp")):
+                if table is not None:
+                    st.markdown(f"**{title}.**")
+                    st.dataframe(table, hide_index=True, key=f"{key}-{bundle.id}")
         st.subheader("Limitations")
         st.markdown("\n".join(f"- {item}" for item in card["limitations"]))
         for title, field in (("Caveats and recommendations", "caveats"),

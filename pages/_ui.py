@@ -5,7 +5,9 @@ Kept free of analysis logic: everything computed comes from ``precimed``.
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -13,6 +15,9 @@ from pages._auth import refuse_anonymous
 from pages._runtime import keep_models_between_runs
 from precimed.errors import PrecimedInputError
 from precimed.registry import Bundle, list_bundles
+
+T = TypeVar("T")
+MEMO_ENTRIES = 4  # per slot and session: the current input and a few recent ones
 
 keep_models_between_runs()  # pages/_runtime.py: no 0.4 s gc.collect after every script run
 
@@ -126,3 +131,111 @@ def load_dicom_once(slot: str, key: object, data: bytes, name: str,
     if error:
         st.error(error)
     return result
+
+
+def scoped(name: str, model_id: str, *scope: object) -> str:
+    """A widget key bound to the model (and the input) it was made for.
+
+    ``scoped("row", "wdbc", input_key)`` → ``"row__wdbc__3f2a91c0"``. A widget whose options or
+    default depend on the model or the input must carry them in its key: Streamlit keeps a
+    widget's value (and the browser its labels) by key, so an unscoped key shows the previous
+    model's patient, or a filter of classes this model does not have. Under a new key the widget
+    starts from its default, re-derived for this model.
+    """
+    key = f"{name}__{model_id}"
+    if scope:
+        key += "__" + hashlib.sha256("|".join(map(str, scope)).encode()).hexdigest()[:8]
+    return key
+
+
+def fingerprint(data: bytes) -> str:
+    """A short, content-based id of an upload (for keys and caches; never logged)."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def memo(slot: str, key: object, compute: Callable[[], T]) -> T:
+    """``compute()`` once per ``key`` in this session (the last few keys are kept).
+
+    Per session, not ``st.cache_data``: uploaded patient data must not sit in a cache shared
+    across users. Keys are (model id, input fingerprint, ...) so a new model or file recomputes.
+    """
+    store: dict[object, Any] = st.session_state.setdefault(f"_memo_{slot}", {})
+    if key in store:
+        value: T = store.pop(key)
+        store[key] = value  # most recent last
+        return value
+    value = compute()
+    store[key] = value
+    while len(store) > MEMO_ENTRIES:
+        store.pop(next(iter(store)))
+    return value
+
+
+def table_input(bundle: Bundle, *, prefix: str, subject: str) -> tuple[Any, str] | None:
+    """The Sample file / Upload choice for a tabular model: (raw DataFrame, input key) or None.
+
+    The upload widget is not scoped to the model: a file the user chose stays when they switch
+    models. The sample select is (each model ships its own samples). Read once per input.
+    """
+    from precimed.samples import sample_files
+    from precimed.tabular.io import read_table
+
+    source = st.radio("Data", ["Sample file", "Upload"], horizontal=True, key=f"{prefix}source")
+    try:
+        if source == "Upload":
+            upload = st.file_uploader(f"CSV, TSV or Parquet, one row per {subject}",
+                                      type=["csv", "tsv", "txt", "parquet"], key=f"{prefix}upload")
+            if upload is None:
+                return None
+            data = upload.getvalue()
+            input_key = f"upload:{fingerprint(data)}"
+            return memo(f"{prefix}raw", input_key, lambda: read_table(data, upload.name)), input_key
+        samples = sample_files(bundle.id)
+        if not samples:
+            st.info("No sample file ships for this model; upload one.")
+            return None
+        chosen = st.selectbox("Sample file", samples, format_func=lambda p: p.name,
+                              key=scoped(f"{prefix}sample", bundle.id))
+        input_key = f"sample:{chosen.name}"
+        return memo(f"{prefix}raw", input_key, lambda: read_table(chosen)), input_key
+    except PrecimedInputError as exc:
+        show_error(exc)
+        return None
+
+
+LABEL_COLUMNS = ("sample", "id", "patient", "patient_id", "compound", "name")
+
+
+def row_labeller(raw: Any) -> Callable[[int], str]:
+    """``row 3 · GSM1234`` when the table has an identifier column, else ``row 3``."""
+    label_col = next((c for c in raw.columns if str(c).strip().lower() in LABEL_COLUMNS), None)
+
+    def label(r: int) -> str:
+        return f"row {r}" + (f" · {raw.iloc[r][label_col]}" if label_col else "")
+
+    return label
+
+
+def class_metrics(probabilities: dict[str, float], names: list[str], *, key: str,
+                  before: dict[str, float] | None = None, help: str | None = None,
+                  suffix: str = "") -> None:
+    """One metric per class, side by side in a row of their own (full width, so a multiclass
+    probability is never cut to "73.…"), formatted by :mod:`precimed.format`.
+
+    With ``before``, each shows its change in percentage points; a change that rounds to zero
+    is shown unsigned, grey and without an arrow.
+    """
+    from precimed.format import delta_pp, is_zero_change, percent
+
+    columns = st.columns(max(len(names), 2) if len(names) < 4 else len(names))
+    for column, name in zip(columns, names, strict=False):
+        delta, arrow, colour = None, "auto", "off"
+        if before is not None:
+            d = probabilities[name] - before[name]
+            delta = delta_pp(d)
+            if is_zero_change(d):
+                arrow = "off"
+        with column.container(key=f"{key}_{names.index(name)}"):
+            st.metric(f"P({name}){suffix}", percent(probabilities[name]), delta=delta,
+                      delta_color=colour, delta_arrow=arrow,  # type: ignore[arg-type]
+                      help=help if before is None else f"original {percent(before[name])}")

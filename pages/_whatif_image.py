@@ -13,6 +13,8 @@ import streamlit as st
 
 from pages._ui import load_dicom_once, show_error
 from precimed.dicom import LoadResult, render
+from precimed.format import delta_pp, is_zero_change, percent
+from precimed.imaging.figures import heatmap_scale
 from precimed.plots import TOWARD
 from precimed.samples import sample_files
 from precimed.whatif.occlusion import FILLS, Box, grid_box
@@ -26,10 +28,10 @@ def _load(key: str, data: bytes, name: str) -> LoadResult | None:
 
 
 def _box_figure(rendered: np.ndarray, box: Box, values: np.ndarray | None = None,
-                title: str | None = None, colour_title: str = "") -> Any:
+                title: str | None = None, colour_title: str = "", scale: float | None = None) -> Any:
     from precimed.imaging.figures import image_figure
 
-    fig = image_figure(rendered, values=values, title=title)
+    fig = image_figure(rendered, values=values, title=title, scale=scale)
     if values is not None:
         fig.update_traces(selector={"type": "heatmap"}, name=colour_title,
                           colorbar={"title": {"text": colour_title}},
@@ -114,8 +116,10 @@ def image_whatif(bundle: Any) -> None:
                         key="wi_occ_image", config={"displaylogo": False})
     with right:
         for c in classes:
-            st.metric(f"P({c}) with the region hidden", f"{occ.after[c]:.1%}",
-                      delta=f"{occ.delta[c] * 100:+.1f} pp", help=f"original {occ.before[c]:.1%}")
+            zero = is_zero_change(occ.delta[c])
+            st.metric(f"P({c}) with the region hidden", percent(occ.after[c]),
+                      delta=delta_pp(occ.delta[c]), delta_color="off" if zero else "normal",
+                      delta_arrow="off" if zero else "auto", help=f"original {percent(occ.before[c])}")
         st.caption(f"Region rows {box.top}–{box.bottom}, columns {box.left}–{box.right} of the "
                    f"{h}×{w} image (model pixels {occ.model_box.top}–{occ.model_box.bottom}, "
                    f"{occ.model_box.left}–{occ.model_box.right}), filled with '{fill}'.")
@@ -153,7 +157,8 @@ def image_whatif(bundle: Any) -> None:
     with m2:
         st.plotly_chart(_box_figure(rendered, box, expl.values,
                                     title=f"SHAP toward {class_name}",
-                                    colour_title=f"SHAP<br>toward<br>{class_name}"),
+                                    colour_title=f"SHAP<br>toward<br>{class_name}",
+                                    scale=heatmap_scale(card)),
                         key="wi_occ_shap", config={"displaylogo": False})
         st.caption(f"{expl.method}; base {expl.base_value:.3f} + Σ SHAP ≈ "
                    f"P({class_name}) = {expl.output:.3f}.")

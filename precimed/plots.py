@@ -16,6 +16,7 @@ TOWARD = "#D55E00"  # vermillion
 AWAY = "#0072B2"  # blue
 NEUTRAL = "#7F7F7F"
 OTHER_LABEL = "other features"
+WATERFALL_BARS = 12  # strongest features drawn one by one, on screen and in reports
 FLAG = "#8A5A00"  # dark amber: input flags (extrapolated / imputed values)
 
 
@@ -66,6 +67,8 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     extrapolated or imputed to that word: its bar label ends in "⚠ <word>", its value text
     carries a ⚠, and the label is drawn in amber, always kept among the bars drawn.
     """
+    from precimed.format import signed
+
     flagged = dict(flagged or {})
     folded = fold_values(values, max_features, keep=flagged)[::-1]  # plotly draws bottom-up
     names = [name for name, _ in folded]
@@ -79,7 +82,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         y=["base value (average over background)"] + shown + [f"P({class_name})"],
         x=[base_value] + deltas + [0.0],
         base=0.0,
-        text=[f"{base_value:.3f}"] + [f"{d:+.3f}" + (" ⚠" if n in flagged else "")
+        text=[f"{base_value:.3f}"] + [signed(d) + (" ⚠" if n in flagged else "")
                                       for n, d in zip(names, deltas, strict=True)] + [f"{output:.3f}"],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
@@ -152,11 +155,13 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
 def probability_figure(probabilities: dict[str, float], *, threshold: float | None,
                        positive_class: str | None) -> go.Figure:
     """Horizontal bars of the class probabilities with the decision threshold marked."""
+    from precimed.format import percent
+
     names = list(probabilities)
     probs = [probabilities[n] for n in names]
     colours = [TOWARD if n == positive_class else NEUTRAL for n in names]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
-                           text=[f"{p:.1%}" for p in probs], textposition="auto"))
+                           text=[percent(p) for p in probs], textposition="auto"))
     if threshold is not None and positive_class is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="#333333",
                       annotation_text=f"threshold {threshold:g}", annotation_position="top")

@@ -4,14 +4,16 @@ The displayed image travels as one PNG (``go.Image`` with a data URI), which kee
 radiograph to a few hundred kilobytes; the SHAP heatmap is a ``go.Heatmap`` at the model's
 resolution, stretched over the image with ``x0/dx`` and ``y0/dy``. Its colour scale follows
 shared/CONVENTIONS.md: vermillion toward the explained class, blue away, transparent at zero,
-so the image shows through where the model did not look.
+so the image shows through where the model did not look. The colour limits are fixed per
+model (the card's ``explanation.heatmap_scale``, from held-out images) when one is given, so a
+negative image with tiny attributions looks quiet instead of being stretched to full colour.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -36,7 +38,7 @@ SHAP_COLOURSCALE = [
 
 def image_figure(rendered: np.ndarray, *, values: np.ndarray | None = None, opacity: float = 0.6,
                  regions: Sequence[Region] = (), zoom: float = 1.0, class_name: str = "",
-                 title: str | None = None) -> go.Figure:
+                 title: str | None = None, scale: float | None = None) -> go.Figure:
     """The windowed image, optionally with the SHAP heatmap and the strongest regions on top.
 
     Args:
@@ -45,6 +47,7 @@ def image_figure(rendered: np.ndarray, *, values: np.ndarray | None = None, opac
         opacity: of the heatmap layer (0–1).
         regions: rectangles to outline, numbered by rank.
         zoom: ≥ 1; shows the central 1/zoom of the image (the chart can also be zoomed/panned).
+        scale: fixed colour limit ±scale (see :func:`heatmap_scale`); None = this map's own max.
     """
     h, w = rendered.shape[:2]
     rgb = rendered if rendered.ndim == 3 else np.repeat(rendered[..., np.newaxis], 3, axis=2)
@@ -53,7 +56,7 @@ def image_figure(rendered: np.ndarray, *, values: np.ndarray | None = None, opac
                              name="image"))
     if values is not None:
         vh, vw = values.shape
-        limit = float(np.max(np.abs(values))) or 1.0
+        limit = float(scale) if scale else float(np.max(np.abs(values))) or 1.0
         fig.add_trace(go.Heatmap(
             z=values, x0=(w / vw - 1) / 2, dx=w / vw, y0=(h / vh - 1) / 2, dy=h / vh,
             zmin=-limit, zmax=limit, zmid=0, colorscale=SHAP_COLOURSCALE, opacity=opacity,
@@ -76,3 +79,9 @@ def image_figure(rendered: np.ndarray, *, values: np.ndarray | None = None, opac
                       height=min(720, max(360, int(640 * h / max(w, 1)))), showlegend=False,
                       plot_bgcolor="black")
     return fig
+
+
+def heatmap_scale(card: dict[str, Any]) -> float | None:
+    """The model's fixed heatmap colour limit (``explanation.heatmap_scale.value``), or None."""
+    value = (card.get("explanation") or {}).get("heatmap_scale", {}).get("value")
+    return float(value) if value else None

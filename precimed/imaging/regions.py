@@ -43,12 +43,48 @@ class Region:
     right: int
     share: float
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self, spacing_mm: tuple[float, float] | None = None) -> dict[str, Any]:
+        out = asdict(self)
+        if spacing_mm:
+            out.update(self.in_mm(spacing_mm))
+        return out
 
-    def describe(self) -> str:
+    def in_mm(self, spacing_mm: tuple[float, float]) -> dict[str, float]:
+        """Centre (from the image's top-left corner) and size in millimetres.
+
+        ``spacing_mm`` is DICOM Pixel Spacing (0028,0030): row spacing (between rows, i.e.
+        vertical), then column spacing, PS3.3 C.7.6.2.1.7.
+        """
+        dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
+        return {"centre_down_mm": (self.row + 0.5) * dy, "centre_right_mm": (self.col + 0.5) * dx,
+                "height_mm": (self.bottom - self.top + 1) * dy, "width_mm": (self.right - self.left + 1) * dx}
+
+    def describe(self, spacing_mm: tuple[float, float] | None = None) -> str:
+        """In millimetres when the pixel spacing is known, otherwise in pixels."""
+        share = f"{self.share:.0%} of the positive attribution"
+        if spacing_mm:
+            mm = self.in_mm(spacing_mm)
+            return (f"region {self.rank}: {mm['width_mm']:.0f} × {mm['height_mm']:.0f} mm, centred "
+                    f"{mm['centre_right_mm']:.0f} mm from the left and {mm['centre_down_mm']:.0f} mm "
+                    f"from the top, {share}")
         return (f"region {self.rank}: rows {self.top}–{self.bottom}, columns {self.left}–{self.right} "
-                f"(centre {self.row:.0f}, {self.col:.0f}), {self.share:.0%} of the positive attribution")
+                f"(centre {self.row:.0f}, {self.col:.0f}; pixel spacing unknown), {share}")
+
+
+def calls_out_regions(card: dict[str, Any], probabilities: dict[str, float], class_name: str) -> bool:
+    """Whether regions should be outlined: only when the model decided for ``class_name`` and it
+    is a finding (the positive class, or for multiclass the predicted class).
+
+    Boxing the "strongest" noise of a negative image reads like a finding (issue 16).
+    """
+    import numpy as np
+
+    from precimed.predict import decide
+
+    classes = list(card["classes"])
+    decided = classes[int(decide(np.array([[probabilities[c] for c in classes]]), card)[0])]
+    positive = card.get("positive_class")
+    return decided == class_name and (positive is None or class_name == positive)
 
 
 def strongest_regions(values: np.ndarray, image_shape: tuple[int, int], *, k: int = 3,

@@ -27,7 +27,7 @@ from precimed.imaging.check import assess_frame, refusal
 from precimed.imaging.explain import explain_image
 from precimed.imaging.predict import predict_model_inputs
 from precimed.imaging.preprocess import frame_image, frame_input
-from precimed.imaging.regions import strongest_regions
+from precimed.imaging.regions import calls_out_regions, strongest_regions
 from precimed.predict import decide
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | No
         saved = str(target if target.suffix == ".npy" else target.with_name(target.name + ".npy"))
     probs = predict_model_inputs(bundle, frame_input(bundle, fr)[np.newaxis])[0]
     pick = int(decide(probs[np.newaxis], bundle.card)[0])
+    probabilities = {c: float(probs[j]) for j, c in enumerate(bundle.classes)}
     return {
         "source": fr.label,
         "index": frame,
@@ -151,9 +152,11 @@ def explain_path(bundle: Bundle, path: str, *, frame: int, heatmap_out: str | No
         "heatmap_shape": list(expl.heatmap.shape),
         "model_input_shape": list(expl.values.shape),
         "heatmap": saved,
-        "probabilities": {c: float(probs[j]) for j, c in enumerate(bundle.classes)},
+        "probabilities": probabilities,
         "prediction": bundle.classes[pick],
-        "regions": [r.to_json() for r in strongest_regions(expl.values, fr.shape)],
+        # Regions only for a positive decision, and in mm where the pixel spacing is known.
+        "regions": [r.to_json(fr.pixel_spacing_mm) for r in strongest_regions(expl.values, fr.shape)]
+        if calls_out_regions(bundle.card, probabilities, expl.class_name) else [],
         "warnings": warnings,
         "out_of_scope": any(w.startswith("out of scope:") for w in warnings),
     }

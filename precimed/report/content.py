@@ -16,7 +16,7 @@ NOT_FOR_CLINICAL_USE = (
     "Not for clinical use. PreciMed is a research and demonstration tool, not a medical device. "
     "Its predictions must not guide the diagnosis or treatment of any patient."
 )
-CHART_FEATURES = 10
+CHART_FEATURES = 12  # = precimed.plots.WATERFALL_BARS: the same bar count as the screen
 
 
 @dataclass

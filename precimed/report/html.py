@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from precimed.plots import AWAY, TOWARD
+from precimed.plots import AWAY, NEUTRAL, TOWARD
 from precimed.report.content import ReportContent
 
 CSS = """
@@ -48,7 +48,7 @@ def _svg_bars(bars: list[tuple[str, float, str]], *, scale_max: float, fmt: str)
 def render_html(c: ReportContent) -> bytes:
     """The report as UTF-8 HTML bytes."""
     e = escape
-    probs = [(f"P({n})", p, TOWARD if n in (c.positive_class, c.prediction) else AWAY)
+    probs = [(f"P({n})", p, TOWARD if n == (c.positive_class or c.prediction) else NEUTRAL)
              for n, p in c.probabilities.items()]
     out = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",

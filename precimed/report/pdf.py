@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from precimed.plots import AWAY, TOWARD
+from precimed.plots import AWAY, NEUTRAL, TOWARD
 from precimed.report.content import ReportContent
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -139,7 +139,7 @@ def _render(c: ReportContent, base: float) -> Any:
     d.heading("Prediction")
     d.labelled("Prediction", c.prediction)
     d.labelled("Decision rule", c.decision_rule)
-    bars = [(f"P({name})", p, TOWARD if name in (c.positive_class, c.prediction) else AWAY)
+    bars = [(f"P({name})", p, TOWARD if name == (c.positive_class or c.prediction) else NEUTRAL)
             for name, p in c.probabilities.items()]
     d.bars(bars, label_w=55, scale_max=1.0, value_fmt="{:.1%}")
     if c.threshold is not None and c.positive_class:

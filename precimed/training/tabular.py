@@ -91,7 +91,8 @@ def input_specs(recipe: TabularRecipe) -> list[dict[str, Any]]:
     return specs
 
 
-def build_mlp(x_train: np.ndarray, n_classes: int, recipe: TabularRecipe) -> Any:
+def _norm_layer(x_train: np.ndarray) -> Any:
+    """The ``scale`` layer: standardisation adapted on the training rows."""
     import keras
 
     norm = keras.layers.Normalization(name="scale")
@@ -103,6 +104,13 @@ def build_mlp(x_train: np.ndarray, n_classes: int, recipe: TabularRecipe) -> Any
     if np.any(variance <= 1e-12):
         norm.adapt_variance.assign(np.where(variance <= 1e-12, 1.0, variance).astype("float32"))
         norm.finalize_state()
+    return norm
+
+
+def build_mlp(x_train: np.ndarray, n_classes: int, recipe: TabularRecipe) -> Any:
+    import keras
+
+    norm = _norm_layer(x_train)
     inp = keras.Input((x_train.shape[1],), name="features")
     h = norm(inp)
     if recipe.squash:

@@ -64,7 +64,8 @@ def start_app() -> Iterator[str]:
     # after 64 KiB of log lines and then blocks the server mid-request.
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        # `python app.py` is what `make run` does: the server plus its warm-up thread.
+        [sys.executable, "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -108,4 +109,22 @@ def page(browser: Any, app_url: str) -> Iterator[Any]:
         pg = context.new_page()
         pg.set_default_timeout(90_000)
         yield pg
-        context.close()
+        try:
+            assert_no_traceback(pg)
+        finally:
+            context.close()
+
+
+TRACEBACK_TEXT = ("Traceback (most recent call last)", 'File "/', "KeyError:", "st.session_state has no key")
+
+
+def assert_no_traceback(pg: Any) -> None:
+    """Issue 16: whatever flow a browser test drove, its page ends without a traceback, without
+    Streamlit's exception element and without exception text (checked after every test that
+    uses the ``page`` fixture)."""
+    if pg.is_closed():
+        return
+    assert pg.locator('[data-testid="stException"]').count() == 0, "an exception is on the page"
+    body = pg.locator("body").inner_text()
+    shown = [t for t in TRACEBACK_TEXT if t in body]
+    assert not shown, f"traceback text on the page: {shown}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from page_keys import widget
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
@@ -60,13 +61,13 @@ def test_upload_scores_charts_metrics_and_report(cohort_csv: bytes) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows"] == "80" and metrics["Scored"] == "79" and metrics["Could not be scored"] == "1"
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
-    assert len(table) == 80 and table["top1_feature"].notna().sum() == 79
+    assert len(table) == 80 and (table["top1_feature"] != "").sum() == 79  # empty, not "None"
     hist = _chart(at, "risk_histogram")
     assert sum(len(_values(t["x"])) for t in hist["data"]) == 79
     imp = _chart(at, "importance")
     assert imp["data"][0]["type"] == "bar" and len(_values(imp["data"][0]["y"])) == 20
     # the label column is found by its values; AUROC with CI, calibration, confusion matrix
-    assert at.selectbox(key="label_column").value == "outcome"
+    assert widget(at.selectbox, "label_column").value == "outcome"
     assert "AUROC" in metrics or any(m.label == "AUROC" for m in at.metric)
     auroc = next(m for m in at.metric if m.label == "AUROC")
     assert 0 <= float(auroc.value) <= 1
@@ -76,7 +77,7 @@ def test_upload_scores_charts_metrics_and_report(cohort_csv: bytes) -> None:
     cells = _values(text) if isinstance(text, dict) else [c for r in text for c in _values(r)]
     assert sum(int(c) for c in cells) == 79
     assert _chart(at, "calibration")["data"][1]["name"] == "model"
-    at.selectbox(key="subgroup_column").set_value("site").run()
+    widget(at.selectbox, "subgroup_column").set_value("site").run()
     [groups] = [d.value for d in at.dataframe if "subgroup" in d.value.columns]
     assert groups["subgroup"].tolist()[0] == "all" and set(groups["subgroup"][1:]) == {
         "north", "south", "east"}
@@ -89,7 +90,7 @@ def test_upload_scores_charts_metrics_and_report(cohort_csv: bytes) -> None:
     keys = " ".join(b.proto.id for b in at.get("download_button"))
     assert "download_csv" in keys and "download_parquet" in keys
     # a patient report for a chosen row
-    at.selectbox(key="report_row").set_value(3).run()
+    widget(at.selectbox, "report_row").set_value(3).run()
     at.button(key="report_prepare").click().run()
     assert not at.error, [e.value for e in at.error]
     keys = " ".join(b.proto.id for b in at.get("download_button"))
@@ -126,7 +127,7 @@ def test_sample_file_without_labels() -> None:
     assert not at.exception and not at.error, [e.value for e in at.error]
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert len(table) == 6 and isinstance(table, pd.DataFrame)
-    assert at.selectbox(key="label_column").value == "(none)"
+    assert widget(at.selectbox, "label_column").value == "(none)"
 
 
 def test_image_model_scores_a_zip_of_dicom_files() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_genomics.py")
@@ -23,7 +24,7 @@ def _waterfall(at: AppTest) -> dict[str, Any]:
 
 
 def _probabilities(at: AppTest) -> dict[str, float]:
-    return {m.label[2:-1]: float(m.value.rstrip("%")) / 100 for m in at.metric}
+    return {m.label[2:-1]: float(m.value.lstrip("<> ").rstrip("%")) / 100 for m in at.metric}
 
 
 def _text(at: AppTest) -> str:
@@ -39,8 +40,8 @@ def test_compound_probabilities_and_severe_explanation() -> None:
     assert not at.exception and not at.error, [e.value for e in at.error]
 
     # Wording follows the card: rows are compounds.
-    assert at.selectbox(key="row").label == "Compound (row)"
-    assert "recorded: none" in at.selectbox(key="row").options[0]
+    assert widget(at.selectbox, "row").label == "Compound (row)"
+    assert "recorded: none" in widget(at.selectbox, "row").options[0]
     text = _text(at)
     assert "Why: SHAP explanation for this compound" in text
     assert "Prediction for this compound" in text
@@ -52,29 +53,32 @@ def test_compound_probabilities_and_severe_explanation() -> None:
     assert sum(probs.values()) == pytest.approx(1.0, abs=2e-3)
     predicted = max(probs, key=probs.get)  # type: ignore[arg-type]
     assert f"**{predicted}** (most probable class)" in text
-    assert at.selectbox(key="explain_class").value == predicted
+    assert widget(at.selectbox, "explain_class").value == predicted
     assert _waterfall(at)["data"][0]["y"][-1] == f"P({predicted})"
 
     # Explain "severe": waterfall of P(severe), 376 features folded to 12 + one bar, adds up.
-    at.selectbox(key="explain_class").set_value("severe").run()
+    widget(at.selectbox, "explain_class").set_value("severe").run()
     assert not at.exception and not at.error
     wf = _waterfall(at)["data"][0]
     assert wf["y"][-1] == "P(severe)" and "364 other features" in wf["y"]
     assert wf["x"][0] + sum(wf["x"][1:-1]) == pytest.approx(probs["severe"], abs=6e-4)
     assert "364 weakest features are summed into one bar" in _text(at)
+    # The cohort summary has a class picker of its own (its own fragment: a row or class
+    # switch above does not redraw the cohort's beeswarm).
+    widget(at.selectbox, "summary_class").set_value("severe").run()
     beeswarm = [c for c in at.get("plotly_chart") if "P(severe)" in c.proto.spec
                 and "scattergl" in c.proto.spec]
-    assert beeswarm, "cohort summary should follow the explained class"
+    assert beeswarm, "cohort summary for the chosen class"
 
     # Another compound: the explained class resets from "severe" to that compound's predicted
     # class. All sample rows are valid, so option i is row i.
-    mild_row = next(i for i, label in enumerate(at.selectbox(key="row").options)
+    mild_row = next(i for i, label in enumerate(widget(at.selectbox, "row").options)
                     if "recorded: mild" in label)
-    at.selectbox(key="row").set_value(mild_row).run()
+    widget(at.selectbox, "row").set_value(mild_row).run()
     probs = _probabilities(at)
     predicted = max(probs, key=probs.get)  # type: ignore[arg-type]
     assert predicted != "severe"  # else the reset below would go unseen
-    assert at.selectbox(key="explain_class").value == predicted
+    assert widget(at.selectbox, "explain_class").value == predicted
     assert _waterfall(at)["data"][0]["y"][-1] == f"P({predicted})"
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert [c for c in table.columns if c.startswith("P(")] == [f"P({c})" for c in CLASSES]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
 from precimed.samples import sample_files
@@ -45,7 +46,7 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     wf = spec["data"][0]
     assert wf["type"] == "waterfall"
     total = wf["x"][0] + sum(wf["x"][1:-1])
-    assert total == pytest.approx(float(metric.value.rstrip("%")) / 100, abs=6e-4)
+    assert total == pytest.approx(float(metric.value.lstrip("<> ").rstrip("%")) / 100, abs=6e-4)
     assert any(label.startswith("er = ") or "other features" in label for label in wf["y"])
     assert _chart(at, "beeswarm")["data"][0]["type"] == "scattergl"
     assert len(at.dataframe) >= 1
@@ -68,7 +69,7 @@ def test_upload_with_flagged_cells() -> None:
     expander_labels = [e.label for e in at.expander]
     assert any("2 flagged cell(s), 1 making a row unusable" in label for label in expander_labels)
     names = [lines[1].split(",")[0], lines[3].split(",")[0]]
-    assert at.selectbox(key="row").options == [f"row 0 · {names[0]}", f"row 2 · {names[1]}"]
+    assert widget(at.selectbox, "row").options == [f"row 0 · {names[0]}", f"row 2 · {names[1]}"]
     [preds] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert preds.loc[1, "error"] == "'size' is 'huge', not a number"
 

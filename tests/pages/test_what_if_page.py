@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
 from precimed.registry import get_bundle
@@ -42,8 +43,13 @@ def _chart(at: AppTest, key: str) -> dict[str, Any]:
     raise AssertionError(f"no chart {key}")
 
 
+def _edits(at: AppTest) -> dict[str, Any]:
+    """The session's edits (stored per model, input and row: all of them merged)."""
+    return {k: v for per_row in at.session_state["wi_edits"].values() for k, v in per_row.items()}
+
+
 def _metrics(at: AppTest) -> dict[str, float]:
-    return {m.label: float(m.value.rstrip("%")) / 100 for m in at.metric}
+    return {m.label: float(m.value.lstrip("<> ").rstrip("%")) / 100 for m in at.metric}
 
 
 def _genomic_row(r: int) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
     edits = [w for w in at.number_input if w.key.startswith("edit_X")]
     assert 1 <= len(edits) <= 12, "top features only, not all 80"
     top = edits[0]
-    feature = top.key.removeprefix("edit_")
+    feature = top.key.removeprefix("edit_").split("__")[0]
     new = round(top.value + 1.5, 2) if top.value + 1.5 <= top.proto.max else round(top.value - 1.5, 2)
     top.set_value(new).run()
     assert not at.exception and not at.error
@@ -77,31 +83,31 @@ def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
     [delta_table] = [d.value for d in at.dataframe if "Δ SHAP" in d.value.columns]
     assert delta_table.loc[0, "feature"] == feature
     at.button(key="wi_reset").click().run()
-    assert _metrics(at) == before and at.session_state["wi_edits"] == {}
+    assert _metrics(at) == before and _edits(at) == {}
 
 
 def test_fixed_features_are_disabled_and_extrapolation_is_flagged() -> None:
     at = _page()
-    at.text_input(key="wi_search").input("age").run()
-    assert at.number_input(key="edit_age").disabled
-    at.text_input(key="wi_search").input("oestrogen").run()
-    assert at.selectbox(key="edit_er").disabled
-    at.text_input(key="wi_search").input("X221916_at").run()
-    gene = at.number_input(key="edit_X221916_at")
+    widget(at.text_input, "wi_search").input("age").run()
+    assert widget(at.number_input, "edit_age").disabled
+    widget(at.text_input, "wi_search").input("oestrogen").run()
+    assert widget(at.selectbox, "edit_er").disabled
+    widget(at.text_input, "wi_search").input("X221916_at").run()
+    gene = widget(at.number_input, "edit_X221916_at")
     spec = next(i for i in get_bundle(GENOMIC).card["inputs"] if i["name"] == "X221916_at")
     assert gene.proto.has_max and gene.proto.max == pytest.approx(max(spec["max"], gene.value))
-    at.toggle(key="wi_extrapolate").set_value(True).run()
-    at.number_input(key="edit_X221916_at").set_value(spec["max"] + 3).run()
+    widget(at.toggle, "wi_extrapolate").set_value(True).run()
+    widget(at.number_input, "edit_X221916_at").set_value(spec["max"] + 3).run()
     assert not at.exception and not at.error
     assert any("Extrapolation" in w.value and "X221916_at" in w.value for w in at.warning)
-    at.toggle(key="wi_extrapolate").set_value(False).run()  # back inside the range
-    assert at.session_state["wi_edits"]["X221916_at"] == pytest.approx(spec["max"])
+    widget(at.toggle, "wi_extrapolate").set_value(False).run()  # back inside the range
+    assert _edits(at)["X221916_at"] == pytest.approx(spec["max"])
     assert not any("Extrapolation" in w.value for w in at.warning)
 
 
 def test_ice_curve_marks_the_current_prediction() -> None:
     at = _page()
-    at.selectbox(key=f"wi_ice_feature__{GENOMIC}").set_value("X221916_at").run()
+    widget(at.selectbox, "wi_ice_feature").set_value("X221916_at").run()
     spec = _chart(at, "wi_ice")
     names = [t.get("name", "") for t in spec["data"]]
     assert any(n.startswith("PDP: average over 100 rows") for n in names)
@@ -111,7 +117,7 @@ def test_ice_curve_marks_the_current_prediction() -> None:
 
 def test_counterfactuals_load_and_scenarios_compare() -> None:
     at = _page()
-    at.selectbox(key=f"wi_row__{GENOMIC}").set_value(2).run()
+    widget(at.selectbox, "wi_row").set_value(2).run()
     at.button(key="wi_cf_run").click().run()
     assert not at.exception and not at.error
     assert any("greedy sparse counterfactual search" in c.value for c in at.caption)
@@ -157,16 +163,16 @@ def test_multiclass_compound_model(tiny: tuple[Path, ModuleType],
     data = (root / "tiny.csv").read_bytes()
     at.file_uploader(key="wi_upload").set_value(("tiny.csv", data, "text/csv")).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.selectbox(key=f"wi_row__{tb.MODEL_ID}").label == "Compound (row)"
+    assert widget(at.selectbox, "wi_row").label == "Compound (row)"
     probs = _metrics(at)
     assert list(probs) == ["P(low)", "P(medium)", "P(high)"]
     assert sum(probs.values()) == pytest.approx(1.0, abs=2e-3)
     predicted = max(probs, key=lambda k: probs[k])[2:-1]
-    assert predicted not in at.selectbox(key=f"wi_cf_target__{tb.MODEL_ID}").options
-    at.selectbox(key="edit_route").set_value("iv").run()
+    assert predicted not in widget(at.selectbox, "wi_cf_target").options
+    widget(at.selectbox, "edit_route").set_value("iv").run()
     assert not at.exception and not at.error
     assert all(m.delta.endswith("pp") for m in at.metric)
-    at.radio(key="wi_pdp_source").set_value("the uploaded table").run()
+    widget(at.radio, "wi_pdp_source").set_value("the uploaded table").run()
     assert any("PDP: average over 8 rows" in t.get("name", "") for t in _chart(at, "wi_ice")["data"])
 
 
@@ -184,10 +190,10 @@ def test_image_model_occlusion(tiny: tuple[Path, ModuleType], tmp_path: Path,
     at.selectbox(key="wi_occ_row").set_value(2).run()
     at.selectbox(key="wi_occ_col").set_value(1).run()
     lesion = next(m for m in at.metric if m.label.startswith("P(lesion)"))
-    assert lesion.delta.startswith("-") and float(lesion.value.rstrip("%")) < 50
+    assert lesion.delta.startswith("-") and float(lesion.value.lstrip("<> ").rstrip("%")) < 50
     at.selectbox(key="wi_occ_row").set_value(0).run()
     lesion = next(m for m in at.metric if m.label.startswith("P(lesion)"))
-    assert float(lesion.value.rstrip("%")) > 50
+    assert float(lesion.value.lstrip("<> ").rstrip("%")) > 50
     occ = _chart(at, "wi_occ_map")
     shap = _chart(at, "wi_occ_shap")
     assert [t["type"] for t in occ["data"]] == ["image", "heatmap"]

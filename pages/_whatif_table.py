@@ -1,0 +1,347 @@
+"""The tabular part of the what-if page: editor, results and curves (one fragment, the curves a
+fragment inside it), counterfactuals and scenarios. A thin view over ``precimed.whatif``.
+
+State that cannot go stale (issue 16): every widget and every stored edit belongs to one
+*token* (model, input, row). Edit widgets carry the token in their key, the session's edits are
+stored per token, and callbacks check the token they were made for, so a callback that fires
+after a model switch (the browser still sending the old widget) changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import memo, scoped, show_error
+from precimed.cards import FeatureSpec, feature_labels
+from precimed.errors import PrecimedInputError
+from precimed.format import number, percent, signed
+from precimed.plots import probability_figure, waterfall_figure
+from precimed.registry import Bundle
+from precimed.tabular.validate import ValidatedTable
+from precimed.whatif.editor import describe_range, visible_features, widget_bounds
+from precimed.whatif.edits import range_flag, same_value
+from precimed.whatif.scenarios import Scenario, check_name, compare_scenarios
+
+state = st.session_state
+
+
+@dataclass(frozen=True)
+class Row:
+    """The row being edited and what its widgets are scoped to."""
+
+    bundle: Bundle
+    specs: list[FeatureSpec]
+    original: dict[str, Any]
+    table: ValidatedTable
+    input_key: str
+    uploaded: bool
+    subject: str
+    row: int
+
+    @property
+    def token(self) -> str:
+        return f"{self.bundle.id}|{self.input_key}|{self.row}"
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.bundle.card["classes"])
+
+    def key(self, name: str) -> str:
+        return scoped(name, self.bundle.id, self.input_key, self.row)
+
+    def edits(self) -> dict[str, Any]:
+        store: dict[str, dict[str, Any]] = state.setdefault("wi_edits", {})
+        return store.setdefault(self.token, {})
+
+
+def reset(row: Row) -> None:
+    """Back to the row's own values: its edits and its edit widgets go."""
+    row.edits().clear()
+    suffix = row.key("")  # "__<model>__<scope>"
+    for key in [k for k in state if str(k).startswith("edit_") and str(k).endswith(suffix)]:
+        del state[key]
+
+
+def load(row: Row, new_edits: dict[str, Any]) -> None:
+    reset(row)
+    row.edits().update(new_edits)
+
+
+def _record(row: Row, feature: str, key: str) -> None:
+    """Widget → the row's edits (an edit back to the original value is no edit).
+
+    Reads the widget with ``get``: after a model switch Streamlit may call the callback of a
+    widget that is no longer on the page (once a KeyError traceback, issue 16).
+    """
+    value = state.get(key)
+    edits = row.edits()
+    if value is None or same_value(value, row.original[feature]):
+        edits.pop(feature, None)
+    else:
+        edits[feature] = value
+
+
+def _clamp(row: Row, edits: dict[str, Any]) -> None:
+    """Extrapolation off: pull the edits back into the card's range."""
+    by_name = {s.name: s for s in row.specs}
+    for name, value in list(edits.items()):
+        spec = by_name[name]
+        if spec.is_categorical:
+            continue
+        lo, hi, _ = widget_bounds(spec, row.original[name])
+        clamped = min(max(float(value), lo if lo is not None else float(value)),
+                      hi if hi is not None else float(value))
+        if same_value(clamped, row.original[name]):
+            edits.pop(name)
+        else:
+            edits[name] = clamped
+
+
+def evaluate(row: Row, edits: dict[str, Any]) -> Any:
+    """The what-if result for these edits, once per (row, edits) in this session."""
+    from precimed.whatif.analysis import evaluate_edits
+
+    frozen = tuple(sorted((k, str(v)) for k, v in edits.items()))
+    return memo("wi_result", (row.token, frozen),
+                lambda: evaluate_edits(row.bundle, row.original, dict(edits), allow_extrapolation=True))
+
+
+@st.fragment
+def edit_and_results(row: Row) -> None:
+    """Editor, prediction, waterfalls and curves: an edit reruns this fragment only."""
+    card, classes = row.bundle.card, row.classes
+    default_class = card.get("positive_class") or classes[0]
+    explain_class = st.selectbox("Explain the probability of", classes, index=classes.index(default_class),
+                                 key=row.key("wi_class"))
+    edits = row.edits()
+    if not state.get(row.key("wi_extrapolate"), False):
+        _clamp(row, edits)
+    try:
+        with st.spinner("Loading the model…"):
+            result = evaluate(row, edits)
+    except PrecimedInputError as exc:
+        show_error(exc)
+        reset(row)
+        return
+    except Exception as exc:  # noqa: BLE001 - shown without a traceback
+        show_error(exc)
+        return
+    editor, results = st.columns([2, 3])
+    with editor:
+        _editor(row, result, explain_class)
+    with results:
+        _results(row, result, explain_class)
+    ice_curves(row, result.after.values, result.before.shap[explain_class], explain_class)
+
+
+def _editor(row: Row, result: Any, explain_class: str) -> None:
+    specs, original, edits = row.specs, row.original, row.edits()
+    st.subheader("Edit the features")
+    c1, c2 = st.columns(2)
+    top = c1.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
+                          key=row.key("wi_top"))
+    extrapolate = c2.toggle("Allow extrapolation", key=row.key("wi_extrapolate"),
+                            help="Allow values outside the training range (the card's min–max); they are "
+                                 "flagged as extrapolation.")
+    search = st.text_input(f"Search the other {len(specs)} features", key=row.key("wi_search"),
+                           placeholder="name or part of it")
+    shown = visible_features(specs, result.before.shap[explain_class], top=int(top), search=search,
+                             edited=edits.keys())
+    st.caption(f"Showing {len(shown)} of {len(specs)} features, largest |SHAP| first "
+               f"(for P({explain_class}) of the original {row.subject}). 🔒 = fixed in the model card.")
+    by_name = {s.name: s for s in specs}
+    for name in shown:
+        spec = by_name[name]
+        key = row.key(f"edit_{name}")
+        current = edits.get(name, original[name])
+        label = f"{'🔒 ' if spec.fixed else ''}{spec.label}  ·  SHAP {signed(result.after.shap[explain_class][name])}"
+        help_text = (f"{spec.description or ''} — {describe_range(spec)}; original value "
+                     f"{number(original[name])}" + ("; fixed: cannot change" if spec.fixed else ""))
+        if spec.is_categorical:
+            if key not in state:
+                state[key] = current
+            st.selectbox(label, list(spec.levels), key=key, on_change=_record, args=(row, name, key),
+                         disabled=spec.fixed, help=help_text)
+        else:
+            lo, hi, step = widget_bounds(spec, original[name], extrapolate=extrapolate)
+            value = float(current)
+            if key not in state or state[key] != value:
+                state[key] = value
+            decimals = max(0, -int(f"{step:e}".split("e")[1])) + 1
+            st.number_input(label, min_value=lo, max_value=hi, step=step, key=key,
+                            format=f"%.{decimals}f", on_change=_record, args=(row, name, key),
+                            disabled=spec.fixed, help=help_text)
+            flag = range_flag(spec, edits.get(name, original[name]))
+            if flag is not None:
+                st.caption(f"⚠️ extrapolation: {flag.message}")
+    st.button("Reset to the original", key="wi_reset", on_click=reset, args=(row,), disabled=not edits)
+
+
+def _results(row: Row, result: Any, explain_class: str) -> None:
+    from pages._ui import class_metrics
+
+    card, classes, original = row.bundle.card, row.classes, row.original
+    st.subheader("Prediction: original → edited")
+    class_metrics(result.after.probabilities, classes, key="wi_probs",
+                  before=result.before.probabilities if result.changed else None)
+    rule = (f"threshold {card['threshold']:g} on P({card['positive_class']})"
+            if card["task"] == "binary" else "most probable class")
+    st.markdown(f"Prediction: **{result.before.prediction}** → **{result.after.prediction}** "
+                f"({rule}); {len(result.changed)} feature(s) changed: "
+                + (", ".join(f"`{f}` {number(original[f])} → {number(result.after.values[f])}"
+                             for f in result.changed) or "none"))
+    for flag in result.flags:
+        st.warning(f"Extrapolation: {flag.message}", icon="⚠️")
+    st.plotly_chart(probability_figure(result.after.probabilities, threshold=card.get("threshold"),
+                                       positive_class=card.get("positive_class")),
+                    key="wi_probabilities")
+    # Stacked, edited above original: side by side they would be too narrow to read.
+    base = result.base_values[explain_class]
+    for key, which, values in (("wi_waterfall_after", "Edited", result.after),
+                               ("wi_waterfall_before", "Original", result.before)):
+        p = values.probabilities[explain_class]
+        st.plotly_chart(waterfall_figure(base, values.shap[explain_class], values.values, output=p,
+                                         class_name=explain_class, max_features=10,
+                                         labels=feature_labels(card),
+                                         flagged={f.feature: "extrapolated" for f in result.flags}
+                                         if which == "Edited" else None,
+                                         title=f"{which}: P({explain_class}) = {p:.3f} ({percent(p)})"),
+                        key=key)
+    st.caption(f"{result.method}; red pushes toward '{explain_class}', blue away. Base value + "
+               f"sum of bars = probability (largest error {result.additivity_error():.1e}).")
+    if result.changed:
+        d_shap = result.delta_shap(explain_class)
+        top_delta = sorted(d_shap, key=lambda f: -abs(d_shap[f]))[:15]
+        st.caption(f"Change in each feature's SHAP value for P({explain_class}), largest first:")
+        st.dataframe(pd.DataFrame({
+            "feature": top_delta,
+            "original": [number(original[f]) for f in top_delta],
+            "edited": [number(result.after.values[f]) for f in top_delta],
+            "SHAP before": [result.before.shap[explain_class][f] for f in top_delta],
+            "SHAP after": [result.after.shap[explain_class][f] for f in top_delta],
+            "Δ SHAP": [d_shap[f] for f in top_delta]}), hide_index=True, key="wi_delta_shap")
+
+
+@st.fragment
+def ice_curves(row: Row, values: dict[str, Any], shap: dict[str, float], explain_class: str) -> None:
+    """ICE and PDP; its own controls rerun only this (an edit reruns it with the editor)."""
+    card = row.bundle.card
+    st.subheader("ICE and partial dependence")
+    ice_col, ice_opts = st.columns([3, 1])
+    with ice_opts:
+        order = visible_features(row.specs, shap, top=len(row.specs))
+        feature = st.selectbox("Feature", order, key=row.key("wi_ice_feature"),
+                               help="Sorted by the size of its effect on this row.")
+        pdp_options = ["training sample in the bundle"] + (["the uploaded table"] if row.uploaded else [])
+        pdp_source = st.radio("PDP over", pdp_options, key=row.key("wi_pdp_source"))
+        faint = st.checkbox("Show the cohort's ICE curves", key="wi_ice_faint")
+    try:
+        from precimed.whatif.curves import ice_curve, partial_dependence
+        from precimed.whatif.figures import ice_pdp_figure
+
+        frozen = tuple(sorted((k, str(v)) for k, v in values.items()))
+        ice = memo("wi_ice", (row.token, feature, hash(frozen)),
+                   lambda: ice_curve(row.bundle, values, feature))
+        uploaded = pdp_source == "the uploaded table"
+        cohort = row.table.frame.iloc[row.table.valid_rows] if uploaded else None
+        # The PDP does not depend on this row's edits, only on the grid.
+        pdp = memo("wi_pdp", (row.bundle.id, feature, tuple(map(str, ice.grid)),
+                              row.input_key if uploaded else "background"),
+                   lambda: partial_dependence(row.bundle, cohort, feature, grid=ice.grid))
+        with ice_col:
+            st.plotly_chart(ice_pdp_figure(ice, pdp, explain_class,
+                                           threshold=card.get("threshold")
+                                           if explain_class == card.get("positive_class") else None,
+                                           cohort_curves=30 if faint else 0), key="wi_ice")
+            st.caption(f"ICE: this {row.subject} (with the edits above) as '{feature}' sweeps its "
+                       f"training range; PDP: the average of the same sweep over {pdp.source}.")
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+
+
+def counterfactuals(row: Row, original_prediction: str) -> None:
+    from precimed.whatif.counterfactual import METHOD
+
+    st.subheader("Counterfactuals")
+    st.caption(f"Method: {METHOD}. Fixed features never change; every changed value stays inside the "
+               "card's plausible range. Searched from the original row.")
+    cf1, cf2, cf3 = st.columns(3)
+    targets = [c for c in row.classes if c != original_prediction]
+    target = cf1.selectbox("Target class", targets, key=row.key("wi_cf_target"))
+    n_cf = cf2.number_input("How many", 1, 10, 3, key="wi_cf_n")
+    max_changes = cf3.number_input("At most this many changed features", 1, 50, None, key="wi_cf_max",
+                                   placeholder="automatic: 5, then 10, then 20")
+    if st.button("Find counterfactuals", key="wi_cf_run"):
+        try:
+            from precimed.whatif.counterfactual import find_counterfactuals
+
+            with st.spinner("Searching…"):
+                found = find_counterfactuals(row.bundle, row.original, target=target, n=int(n_cf),
+                                             max_changes=None if max_changes is None else int(max_changes))
+            state["wi_cf"] = {"token": row.token, "result": found.to_json()}
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+    cf_state = state.get("wi_cf")
+    if not cf_state or cf_state["token"] != row.token:
+        return
+    found_json = cf_state["result"]
+    items = found_json["counterfactuals"]
+    st.caption(f"{len(items)} found toward '{found_json['target']}' in {found_json['seconds']:.2f} s "
+               f"({found_json['model_rows_evaluated']} model rows evaluated).")
+    if found_json.get("note"):
+        st.info(found_json["note"])
+    if items:
+        st.dataframe(pd.DataFrame([{
+            "#": k + 1,
+            "changes": "; ".join(
+                f"{f}: {item['from'][f]} → {v}" if isinstance(v, str)
+                else f"{f}: {number(item['from'][f])} → {number(v)} ({signed(v - item['from'][f], 3)})"
+                for f, v in item["changes"].items()),
+            "n changes": item["n_changes"], "distance (SD units)": item["distance"],
+            **{f"P({c})": item["probabilities"][c] for c in row.classes},
+            "prediction": item["prediction"]} for k, item in enumerate(items)]),
+            hide_index=True, key="wi_cf_table")
+        pick = st.selectbox("Load a counterfactual into the editor", range(len(items)),
+                            format_func=lambda k: f"#{k + 1}", key="wi_cf_pick")
+        st.button("Load", key="wi_cf_apply", on_click=load, args=(row, items[pick]["changes"]))
+
+
+def scenarios(row: Row) -> None:
+    st.subheader("Scenarios")
+    saved: list[dict[str, Any]] = state.setdefault("wi_scenarios", {}).setdefault(row.token, [])
+
+    def _save() -> None:
+        try:
+            name = check_name(state.get("wi_scn_name", ""), [Scenario.from_json(s) for s in saved])
+        except PrecimedInputError as exc:
+            state["wi_scn_error"] = str(exc)
+            return
+        saved.append(Scenario(name, dict(row.edits())).to_json())
+        state["wi_scn_name"] = ""
+        state.pop("wi_scn_error", None)
+
+    s1, s2 = st.columns([3, 1])
+    s1.text_input("Name this scenario (the current edits)", key="wi_scn_name",
+                  placeholder="e.g. lower ESR1 expression")
+    s2.button("Save scenario", key="wi_scn_save", on_click=_save)
+    if state.get("wi_scn_error"):
+        st.error(state["wi_scn_error"])
+    if not saved:
+        st.caption(f"Saved scenarios of this {row.subject} are compared here side by side with the "
+                   "original. They live in this browser session only.")
+        return
+    try:
+        records = compare_scenarios(row.bundle, row.original, [Scenario.from_json(s) for s in saved])
+        st.dataframe(pd.DataFrame(records), hide_index=True, key="wi_scn_table")
+    except PrecimedInputError as exc:
+        show_error(exc)
+    l1, l2, l3 = st.columns([2, 1, 1])
+    names = [s["name"] for s in saved]
+    chosen_name = l1.selectbox("Scenario", names, key="wi_scn_pick")
+    l2.button("Load into the editor", key="wi_scn_load", on_click=load,
+              args=(row, next(s["edits"] for s in saved if s["name"] == chosen_name)))
+    l3.button("Delete all scenarios", key="wi_scn_clear", on_click=saved.clear)
