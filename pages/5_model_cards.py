@@ -116,9 +116,10 @@ for bundle in bundles:
                                key=f"confusion-{bundle.id}")
         _evidence(card, bundle.id)
         if card["modality"] == "image":  # held-out families, real-image false positives
-            from precimed.imaging.card_tables import heldout_table, real_images_table
+            from precimed.imaging.card_tables import family_table, heldout_table, real_images_table
 
             for title, table, key in (("Held-out tests", heldout_table(card), "heldout"),
+                                      ("By lesion family and background", family_table(card), "families"),
                                       ("Real images with no lesion", real_images_table(card), "realfp")):
                 if table is not None:
                     st.markdown(f"**{title}.**")
@@ -137,9 +138,14 @@ for bundle in bundles:
         st.markdown(f"**How it was trained.** `{card['produced_by']}`  \n"
                     f"**Explanations.** {expl['method']} on {expl['background']} "
                     f"({expl['output_scale']} scale)  \n**Citation.** {td['citation']}")
-        if ev_fmt.sanity_table(card) is not None:
-            st.markdown("**Explanation sanity checks.**")
-            _table(ev_fmt.sanity_table(card), f"sanity-{bundle.id}")
+        from precimed.imaging.card_tables import sanity_table as image_sanity_table
+
+        sanity_table = image_sanity_table if card["modality"] == "image" else ev_fmt.sanity_table
+        if sanity_table(card) is not None:
+            st.markdown("**Explanation sanity checks** (Adebayo et al. 2018): Spearman ρ of "
+                        "|heatmap| between the trained model and randomised copies; near 0 means "
+                        "the heatmap depends on what the model learned.")
+            _table(sanity_table(card), f"sanity-{bundle.id}")
         st.markdown("**Weights SHA-256.**")
         st.code(card["weights_sha256"], language=None)
 for folder, why in bundle_errors().items():

@@ -38,6 +38,7 @@ def heldout_table(card: dict[str, Any]) -> pd.DataFrame | None:
             "lesion families": ", ".join(h.get("families", [])),
             "images (lesion)": f"{h['n']} ({h.get('n_lesion', '')})",
             "AUROC (95% CI)": _ci(h["auroc"]),
+            "Brier (95% CI)": _ci(h.get("brier")),
             "pointing game": _ci(fid.get("pointing_game"), ".0%"),
             "attribution mass in lesion": _ci(fid.get("attribution_mass_in_lesion"), ".0%"),
             "deletion AUC, SHAP order (random order)":
@@ -46,6 +47,18 @@ def heldout_table(card: dict[str, Any]) -> pd.DataFrame | None:
                  if fid.get("deletion_auc_shap_order") else ""),
         })
     return pd.DataFrame(out)
+
+
+def family_table(card: dict[str, Any]) -> pd.DataFrame | None:
+    """AUROC per lesion family and per background in each held-out set (lesions of that family
+    against every lesion-free image of the set)."""
+    rows = (card.get("evaluation") or {}).get("heldout")
+    if not rows:
+        return None
+    out = [{"held-out set": h["name"], "lesion family or background": k, "AUROC": round(v, 3)}
+           for h in rows for part in ("auroc_per_family", "auroc_per_background")
+           for k, v in (h.get(part) or {}).items()]
+    return pd.DataFrame(out) if out else None
 
 
 def real_images_table(card: dict[str, Any]) -> pd.DataFrame | None:

@@ -5,16 +5,22 @@ failure cannot poison the process. ``shap.DeepExplainer`` rewrites TensorFlow's 
 registry; after one failure every later gradient in the process fails (shared/NOTES-stack.md),
 which in a long-running Streamlit server would break explanations for every user.
 
-Additivity. Expected gradients estimate the path integral from the background image(s) to
-the input by Monte Carlo (``nsamples`` points, each on the line from a random background image
-to the input), so ``base_value + Σ values`` equals the output only up to sampling error. With
-the bundled lesion CNN (a black baseline, 128 samples) the gap on its recorded test lesions has
-a median of about 0.03 and a tail up to about 0.2 (probability units; the card records the
-median and 95th percentile); 512 samples halve it at four times the cost.
-:attr:`ImageExplanation.additivity_error` reports it for every explanation;
-``tests/imaging/test_model_explain.py`` checks median ≤ 0.06 and maximum ≤ 0.25 on 40 of those
-images, and that the gap shrinks as ``nsamples`` grows. The base value is the model's mean
-output over the same background images, which is what the estimate converges to.
+What is explained. By default the input pixels. A card may name a layer instead
+(``explanation.layer``): the model is split there, GradientExplainer explains the rest of the
+network (the *head*) on that layer's activations, with the background images' activations as
+its background, and the values (channels summed) are upsampled to the input grid. On the
+input, expected gradients against a black image are about input × gradient, which follows
+the image's own bright structures whatever the weights are: the bundled lesion CNN's input
+heatmap failed the model-randomisation sanity check (:mod:`precimed.imaging.sanity`), its
+last convolutional layer's passes it. The app and the sanity check call the same
+:class:`Attributor`.
+
+Additivity. Expected gradients estimate the path integral from the background to the input by
+Monte Carlo (``nsamples`` points, each on the line from a random background sample to the
+input), so ``base_value + Σ values`` equals the output only up to sampling error; the card
+records the median and 95th percentile of the gap on its held-out lesions, and
+:attr:`ImageExplanation.additivity_error` reports it for every explanation. The base value is
+the model's mean output over the background images, which is what the estimate converges to.
 
 Example:
     >>> from precimed.registry import get_bundle  # doctest: +SKIP
@@ -43,7 +49,7 @@ NSAMPLES = 128
 SEED = 20261125
 METHOD = "shap.GradientExplainer (expected gradients)"
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str], tuple[Any, np.ndarray, np.ndarray]] = {}
+_CACHE: dict[tuple[str, str], Attributor] = {}
 
 
 @dataclass
@@ -95,18 +101,86 @@ def background(bundle: Bundle) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _explainer(bundle: Bundle) -> tuple[Any, np.ndarray, np.ndarray]:
-    """(GradientExplainer, background, base values per output), built once per bundle."""
+def split_model(model: Any, layer: str | None) -> tuple[Any | None, Any]:
+    """(trunk: input → ``layer``'s output, head: that output → the model's output), sharing the
+    model's weights; ``layer`` None gives (None, model). The head re-applies the layers after
+    ``layer`` in order, so only a chain can be split (every PreciMed image model is one):
+    :class:`Attributor` checks that head(trunk(x)) reproduces the model."""
+    if not layer:
+        return None, model
+    import keras
+
+    names = [lay.name for lay in model.layers]
+    if layer not in names:
+        raise BundleError(f"the model has no layer '{layer}'", expected=f"one of {names}")
+    target = model.get_layer(layer)
+    trunk = keras.Model(model.inputs, target.output)
+    x = inp = keras.Input(shape=tuple(target.output.shape[1:]), name=f"{layer}_activations")
+    for lay in model.layers[names.index(layer) + 1:]:
+        x = lay(x)
+    return trunk, keras.Model(inp, x)
+
+
+class Attributor:
+    """GradientExplainer for one model, one background and one explained layer.
+
+    ``values(x, index)`` gives SHAP values (n, H, W) on the input grid, channels summed, for
+    output ``index``; the app (through :func:`explain_input`), the held-out fidelity figures and
+    the sanity checks all compute heatmaps with it.
+    """
+
+    def __init__(self, model: Any, bg: np.ndarray, layer: str | None = None) -> None:
+        import shap
+
+        self.model, self.layer = model, layer
+        self.trunk, head = split_model(model, layer)
+        self.input_hw = (int(model.inputs[0].shape[1]), int(model.inputs[0].shape[2]))
+        feats = bg if self.trunk is None else raw_activations(self.trunk, bg)
+        self.explainer = shap.GradientExplainer(head, feats, batch_size=64)
+        out = raw_output(model, bg)
+        if self.trunk is not None and not np.allclose(raw_output(head, feats), out, atol=1e-5):
+            raise BundleError(f"the model cannot be split at '{layer}'",
+                              expected="a chain of layers after it")
+        self.base = out.mean(axis=0)
+
+    def values(self, x: np.ndarray, index: int = 0, *, nsamples: int = NSAMPLES,
+               seed: int = SEED) -> np.ndarray:
+        batch = np.asarray(x, dtype=np.float32)
+        feats = batch if self.trunk is None else raw_activations(self.trunk, batch)
+        state = np.random.get_state()  # shap reseeds NumPy's global generator: restore it
+        try:
+            raw, _ = self.explainer.shap_values(feats, nsamples=nsamples, rseed=seed,
+                                                ranked_outputs=np.full((len(feats), 1), index),
+                                                output_rank_order="custom")
+        finally:
+            np.random.set_state(state)
+        vals = np.asarray(raw[0] if isinstance(raw, list) else raw, dtype=np.float64)
+        vals = vals.reshape(feats.shape + (-1,))[..., 0].sum(axis=-1)  # (n, h, w)
+        if vals.shape[1:] != self.input_hw:
+            vals = np.stack([upsample(v, self.input_hw) for v in vals]).astype(np.float64)
+        return vals
+
+
+def raw_activations(trunk: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """``trunk``'s output for ``x`` (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.concatenate([np.asarray(trunk(x[i:i + batch], training=False), dtype=np.float32)
+                           for i in range(0, len(x), batch)])
+
+
+def attributions(model: Any, bg: np.ndarray, x: np.ndarray, *, layer: str | None,
+                 nsamples: int = NSAMPLES, seed: int = SEED, index: int = 0) -> np.ndarray:
+    """SHAP values (n, H, W) of ``model`` for ``x`` (n, H, W, C), as the app computes them."""
+    return Attributor(model, bg, layer).values(x, index, nsamples=nsamples, seed=seed)
+
+
+def _attributor(bundle: Bundle) -> Attributor:
+    """The bundle's :class:`Attributor`, built once per bundle."""
     key = (str(bundle.path), bundle.card["weights_sha256"])
     with _LOCK:
         if key not in _CACHE:
-            import shap
-
-            model = bundle.model()
-            bg = background(bundle)
-            explainer = shap.GradientExplainer(model, bg, batch_size=64)
-            base = raw_output(model, bg).mean(axis=0)
-            _CACHE[key] = (explainer, bg, base)
+            _CACHE[key] = Attributor(bundle.model(), background(bundle),
+                                     bundle.card["explanation"].get("layer"))
         return _CACHE[key]
 
 
@@ -133,20 +207,12 @@ def explain_input(bundle: Bundle, x: np.ndarray, *, class_name: str | None = Non
         (class, base value, output, values (H, W) with channels summed).
     """
     name, idx, sign = class_index(bundle, class_name)
-    explainer, _, base = _explainer(bundle)
+    attributor = _attributor(bundle)
     batch = np.asarray(x, dtype=np.float32)[np.newaxis]
-    with _LOCK:  # shap reseeds NumPy's global generator: restore it, one call at a time
-        state = np.random.get_state()
-        try:
-            raw, _ = explainer.shap_values(batch, nsamples=nsamples, rseed=seed,
-                                           ranked_outputs=np.array([[idx]]),
-                                           output_rank_order="custom")
-        finally:
-            np.random.set_state(state)
-    vals = np.asarray(raw[0] if isinstance(raw, list) else raw, dtype=np.float64)
-    vals = vals.reshape(batch.shape[1:] + (-1,))[..., 0].sum(axis=-1)  # (H, W)
+    with _LOCK:  # one SHAP call at a time (it reseeds NumPy's global generator)
+        vals = attributor.values(batch, idx, nsamples=nsamples, seed=seed)[0]
     out = float(raw_output(bundle.model(), batch)[0, idx])
-    base_value = float(base[idx])
+    base_value = float(attributor.base[idx])
     audit.record("explain", bundle, batch, {"class": name, "output": out if sign > 0 else 1.0 - out,
                                             "base_value": base_value if sign > 0 else 1.0 - base_value,
                                             "method": METHOD})

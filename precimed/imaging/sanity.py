@@ -7,15 +7,18 @@ the rank correlation (Spearman ρ) of |heatmap| between the trained and the rand
 must fall. Two randomisations are offered, because the figure depends on it:
 
 - ``reinit``: each weight tensor re-initialised with the layer's own Keras initializer
-  (Glorot-uniform kernels, zero biases for the layers used here);
-- ``spread``: each weight tensor drawn from a normal with that tensor's own trained mean and
-  standard deviation (the trained scale kept, the learned structure gone).
+  (Glorot-uniform kernels, zero biases; batch normalisation back to scale 1, shift 0 and
+  running mean 0, variance 1), i.e. the layer as before training;
+- ``spread``: each trainable weight tensor drawn from a normal with that tensor's own trained
+  mean and standard deviation (the trained scale kept, the learned structure gone); running
+  statistics of batch normalisation are kept.
 
 **Data randomisation** (the same network trained on shuffled labels) needs a training run;
-:func:`spearman_abs` compares its heatmaps the same way.
+:func:`summary` compares its heatmaps the same way.
 
-The explainer is the one the app uses (:mod:`precimed.imaging.explain`: SHAP's
-GradientExplainer with the card's background), rebuilt for each randomised copy.
+The explainer is the one the app uses (:class:`precimed.imaging.explain.Attributor`: SHAP's
+GradientExplainer with the card's background, on the card's explained layer), rebuilt for each
+randomised copy.
 
 Example:
     >>> a = np.arange(16.0).reshape(4, 4)
@@ -34,9 +37,11 @@ if TYPE_CHECKING:
 
 METHODS = {
     "reinit": "weights of the randomised layers re-initialised with each layer's own Keras "
-              "initializer (Glorot-uniform kernels, zero biases)",
-    "spread": "weights of the randomised layers drawn from a normal with each weight tensor's own "
-              "trained mean and standard deviation",
+              "initializer (Glorot-uniform kernels, zero biases; batch normalisation scale 1, "
+              "shift 0, running mean 0, variance 1)",
+    "spread": "trainable weights of the randomised layers drawn from a normal with each weight "
+              "tensor's own trained mean and standard deviation (batch-normalisation running "
+              "statistics kept)",
 }
 
 
@@ -69,6 +74,8 @@ def randomised_copy(model: Any, n_top: int, method: str, seed: int) -> Any:
         for var in layer.weights:
             shape = tuple(var.shape)
             if method == "spread":
+                if not var.trainable:  # running statistics (batch normalisation) stay trained
+                    continue
                 w = np.asarray(var.numpy())
                 new = rng.normal(float(w.mean()), float(w.std()) or 1e-3, size=shape)
             else:
@@ -81,47 +88,43 @@ def randomised_copy(model: Any, n_top: int, method: str, seed: int) -> Any:
     return copy
 
 
-def attributions(model: Any, background: np.ndarray, x: np.ndarray, *, nsamples: int,
-                 seed: int) -> np.ndarray:
-    """Expected-gradient attributions (n, H, W), channels summed, for output 0."""
-    import shap
-
-    explainer = shap.GradientExplainer(model, background, batch_size=64)
-    state = np.random.get_state()
-    try:
-        raw = explainer.shap_values(np.asarray(x, np.float32), nsamples=nsamples, rseed=seed)
-    finally:
-        np.random.set_state(state)
-    vals = np.asarray(raw[0] if isinstance(raw, list) else raw, dtype=np.float64)
-    return vals.reshape(x.shape + (-1,))[..., 0].sum(axis=-1)
+def summary(trained: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """Median (and IQR) over images of ρ(|trained heatmap|, |other heatmap|)."""
+    rhos = [spearman_abs(a, b) for a, b in zip(trained, other, strict=True)]
+    return {"median": round(float(np.median(rhos)), 4), "n": len(rhos),
+            "iqr": [round(float(v), 4) for v in np.percentile(rhos, [25, 75])]}
 
 
-def cascading_randomisation(model: Any, background: np.ndarray, x: np.ndarray, *, method: str,
-                            steps: int = 2, nsamples: int = 64, seed: int = 7) -> list[dict[str, Any]]:
+def cascading_randomisation(model: Any, background: np.ndarray, x: np.ndarray, *, layer: str | None,
+                            method: str, steps: int = 2, nsamples: int = 64,
+                            seed: int = 7) -> list[dict[str, Any]]:
     """Median ρ(|heatmap| trained, |heatmap| randomised) over ``x`` after randomising the top 1,
     top 2, …, top ``steps`` weighted layers: entries for the card's ``explanation.sanity_checks``.
+    Heatmaps come from :func:`precimed.imaging.explain.attributions`, the app's own code, with
+    the card's explained ``layer``.
     """
-    trained = attributions(model, background, x, nsamples=nsamples, seed=seed)
-    names = [layer.name for layer in weighted_layers(model)[::-1]]
+    from precimed.imaging.explain import attributions
+
+    trained = attributions(model, background, x, layer=layer, nsamples=nsamples, seed=seed)
+    names = [lay.name for lay in weighted_layers(model)[::-1]]
     out = []
     for n in range(1, steps + 1):
-        rand = attributions(randomised_copy(model, n, method, seed), background, x,
+        rand = attributions(randomised_copy(model, n, method, seed), background, x, layer=layer,
                             nsamples=nsamples, seed=seed)
-        rhos = [spearman_abs(a, b) for a, b in zip(trained, rand, strict=True)]
         out.append({
             "randomised": f"top {n} weighted layer{'s' if n > 1 else ''}",
             "layers": names[:n],
             "method": METHODS[method],
-            "spearman_abs": {"median": round(float(np.median(rhos)), 4), "n": len(rhos),
-                             "iqr": [round(float(v), 4) for v in np.percentile(rhos, [25, 75])]},
+            "spearman_abs": summary(trained, rand),
         })
     return out
 
 
 def bundle_cascade(bundle: Bundle, x: np.ndarray, *, method: str, steps: int = 2,
                    nsamples: int = 64, seed: int = 7) -> list[dict[str, Any]]:
-    """:func:`cascading_randomisation` of a bundle's model with its card's background."""
+    """:func:`cascading_randomisation` of a bundle's model with its card's background and layer."""
     from precimed.imaging.explain import background
 
-    return cascading_randomisation(bundle.model(), background(bundle), x, method=method,
+    return cascading_randomisation(bundle.model(), background(bundle), x,
+                                   layer=bundle.card["explanation"].get("layer"), method=method,
                                    steps=steps, nsamples=nsamples, seed=seed)

@@ -68,3 +68,25 @@ def test_nibabel_mr_files_go_through_the_pipeline(bundle, name) -> None:
     e = explain_image(bundle, frame_image(fr), nsamples=32)
     assert e.heatmap.shape == fr.shape and np.isfinite(e.heatmap).all()
     assert e.output == pytest.approx(probs[1], abs=1e-5)
+
+
+def test_the_card_states_the_false_positive_rate_on_real_images(bundle) -> None:
+    """Every real held-out image the card lists, recomputed through the app's preprocessing and
+    prediction: same P(lesion), same count of false positives, its Wilson interval."""
+    pytest.importorskip("data_store")  # pydicom-data
+    from precimed.training.imaging_evaluation import wilson
+    from precimed.training.imaging_synthetic import real_images
+    from precimed.training.lesion_data import load_backgrounds
+
+    real = bundle.card["evaluation"]["real_images"]
+    listed = {r["image"]: r["p_lesion"] for r in real["images"]}
+    images = real_images(bundle.card, load_backgrounds())
+    assert [name for name, _ in images] == list(listed)
+    assert any(name.startswith("nibabel") for name in listed)  # nibabel's real MR among them
+    probs = predict_model_inputs(bundle, np.stack([x for _, x in images]))[:, 1]
+    for (name, _), p in zip(images, probs, strict=True):
+        assert p == pytest.approx(listed[name], abs=1e-4), name
+    k = int((probs >= bundle.card["threshold"]).sum())
+    assert real["n"] == len(images) >= 20 and real["false_positives"] == k
+    assert real["false_positive_rate"]["value"] == pytest.approx(k / len(images), abs=1e-4)
+    assert real["false_positive_rate"]["ci95"] == wilson(k, len(images))
