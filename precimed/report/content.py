@@ -10,6 +10,7 @@ from typing import Any
 from precimed.cards import feature_labels, subject_word
 from precimed.explain.base import Explanation
 from precimed.plots import bar_label, fold_values
+from precimed.report.evidence_text import evidence_lines
 from precimed.report.pseudonym import pseudonymise
 
 NOT_FOR_CLINICAL_USE = (
@@ -98,6 +99,7 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         ("Training data", f"{td['source']}; n = {td['n']}" + (f" ({counts})" if counts else "")),
         ("Label", td["label_definition"]),
         ("Evaluation", f"{card['evaluation']['method'].split(';')[0]}: {_metrics_line(card)}"),
+        *evidence_lines(card),  # calibration, baselines, weaker subgroups, survival
         ("Citation", td["citation"]),
     ]
     content = ReportContent(

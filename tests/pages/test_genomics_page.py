@@ -9,6 +9,7 @@ import pytest
 from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
+from precimed.registry import get_bundle
 from precimed.samples import sample_files
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_genomics.py")
@@ -39,7 +40,7 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     assert not at.exception and not at.error
     at.selectbox(key="tabular_model").set_value(GENOMIC).run()
     assert "Not for clinical use" in _text(at)
-    assert "version 1.0.0" in _text(at)
+    assert f"version {get_bundle(GENOMIC).card['version']}" in _text(at)
     metric = at.metric[0]
     assert metric.label == "P(metastasis)" and metric.value.endswith("%")
     spec = _chart(at, "waterfall")

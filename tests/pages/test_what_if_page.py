@@ -60,7 +60,7 @@ def _genomic_row(r: int) -> dict[str, Any]:
 def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
     at = _page()
     text = "\n".join([w.value for w in at.warning] + [c.value for c in at.caption])
-    assert "Not for clinical use" in text and "version 1.0.0" in text
+    assert "Not for clinical use" in text and f"version {get_bundle(GENOMIC).card['version']}" in text
     before = _metrics(at)
     assert set(before) == {"P(no metastasis)", "P(metastasis)"}
     edits = [w for w in at.number_input if w.key.startswith("edit_X")]
