@@ -259,9 +259,10 @@ def nested_cv(x: np.ndarray, y: np.ndarray, grid: list[MemberConfig], *, folds: 
         variants[names_v[2]][r, te] = f.alternative(test_logits[best][k])
         variants[names_v[3]][r, te] = f.apply(single[best][k])
         variants[names_v[4]][r, te] = raw(single[best][k])
-        for v, m in zip(names_v[5:], [m for m in recalibrate.METHODS if m not in (recalibration, TEMPERATURE)],
-                        strict=True):
-            variants[v][r, te] = f.apply(test_logits[best][k], m)
+        if n_classes > 2:  # every other recalibration method, for the record
+            others = [m for m in recalibrate.METHODS if m not in (recalibration, TEMPERATURE)]
+            for v, m in zip(names_v[5:], others, strict=True):
+                variants[v][r, te] = f.apply(test_logits[best][k], m)
         if extra is not None:
             extra[r] += f.apply(extra_logits[best][k]) / folds
         probs[te] += per_repeat[k // folds, te] / repeats

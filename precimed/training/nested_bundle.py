@@ -123,7 +123,7 @@ def tuning_protocol(res: NestedResult, y: np.ndarray, grid: list[MemberConfig], 
     after = "Platt scaling" if recalibration == "platt" else f"the {recalibration} recalibration"
     fixed: dict[str, Any] = {"dropout": grid[0].dropout, "learning_rate": grid[0].learning_rate,
                              "batch_size": grid[0].batch_size, "optimizer": "Adam", "hidden_layers": 1}
-    for key in ("squash", "balanced"):  # multiclass recipe options, when the whole grid shares them
+    for key in ("squash", "balanced", "input_dropout"):  # options the genomic grid does not use
         values = {getattr(g, key) for g in grid}
         if values != {False}:
             fixed[key] = values.pop() if len(values) == 1 else "varies (see grid)"

@@ -113,7 +113,7 @@ def recipe() -> TabularRecipe:
     card: dict[str, Any] = {
         "id": MODEL_ID,
         "name": "Breast cancer 5-year distant metastasis (76-gene signature + clinical MLP)",
-        "version": "1.0.0",
+        "version": "2.0.0",
         "task": "binary",
         "subject": "patient",
         "classes": ["no metastasis", "metastasis"],

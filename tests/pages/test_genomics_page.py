@@ -51,6 +51,11 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     assert any(label.startswith("er = ") or "other features" in label for label in wf["y"])
     assert _chart(at, "beeswarm")["data"][0]["type"] == "scattergl"
     assert len(at.dataframe) >= 1
+    # The card summary beside the prediction carries the evaluation evidence (issue 11).
+    from precimed.report.evidence_text import evidence_lines
+
+    for heading, line in evidence_lines(get_bundle(GENOMIC).card):
+        assert f"**{heading}.** {line}" in _text(at)
 
 
 def test_upload_with_flagged_cells() -> None:
@@ -73,6 +78,11 @@ def test_upload_with_flagged_cells() -> None:
     assert widget(at.selectbox, "row").options == [f"row 0 · {names[0]}", f"row 2 · {names[1]}"]
     [preds] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert preds.loc[1, "error"] == "'size' is 'huge', not a number"
+    # The row with an imputed age: flagged next to its prediction, and on its waterfall bar.
+    widget(at.selectbox, "row").set_value(2).run()
+    assert any(w.value.startswith("⚠ Imputed input") and "'age'" in w.value for w in at.warning)
+    labels = _chart(at, "waterfall")["data"][0]["y"]
+    assert any(label.startswith("age = ") and label.endswith("⚠ imputed") for label in labels)
 
 
 def test_wrong_file_gives_error_not_traceback() -> None:
