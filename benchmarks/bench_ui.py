@@ -225,20 +225,17 @@ def whatif_edits(page: Any, url: str, model: str, name: str, repeats: int) -> li
     page.goto(f"{url}/what_if")
     choose(page, ".st-key-wi_model", name)
     page.locator(".st-key-wi_waterfall_after .js-plotly-plot").wait_for()
-    field = page.locator('[class*="st-key-edit_"] [data-testid="stNumberInputField"]:not([disabled])').first
-    field.wait_for()
+    # the strongest editable feature's +/- buttons: the widget's own step, inside the plausible
+    # range (a typed value outside it is refused by the widget and nothing is redrawn)
+    box = page.locator('[class*="st-key-edit_"]:has([data-testid="stNumberInputField"]:not([disabled]))').first
+    box.wait_for()
     sel = ".st-key-wi_waterfall_after"
     times = []
     for k in range(repeats + 1):
         prev = page.evaluate(plot_sig(sel))
-        value = float(field.input_value())
-        step = 0.5 if k % 2 == 0 else -0.5
-
-        def act(v: float = value + step) -> None:
-            field.fill(f"{v:.3f}")
-            field.press("Enter")
-
-        ms = timed(page, act, changed_js(sel), prev)
+        button = box.locator('[data-testid="stNumberInputStepUp"]' if k % 2 == 0
+                             else '[data-testid="stNumberInputStepDown"]')
+        ms = timed(page, button.click, changed_js(sel), prev)
         page.wait_for_function(idle_js(), polling="raf")
         if k:  # the first edit is a warm-up
             times.append(ms)
@@ -255,7 +252,7 @@ def genomics_switches(page: Any, url: str, repeats: int) -> tuple[list[float], l
     rows = []
     for k in range(repeats + 1):
         prev = page.evaluate(plot_sig(sel))
-        ms = timed(page, lambda k=k: choose(page, '[class*="st-key-row__"]', f"row {(k % 9) + 1} "),
+        ms = timed(page, lambda k=k: choose(page, '[class*="st-key-row__"]', f"row {(k % 5) + 1} "),  # 6 sample rows
                    changed_js(sel), prev)
         page.wait_for_function(idle_js(), polling="raf")
         if k:
@@ -306,15 +303,15 @@ def cohort(page: Any, url: str, repeats: int, folder: Path) -> list[float]:
     uploader.wait_for(state="attached")
     done = ("() => { const c = [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
             ".find(e => e.innerText.startsWith('10,000 of 10,000 rows shown')); "
-            "return !!c && !!document.querySelector('.st-key-cohort_results') "
+            "return !!c && !!document.querySelector('[data-testid=\"stDataFrame\"]') "
             "&& !document.querySelector('[data-stale=\"true\"]'); }")
     times = []
     for k in range(max(3, repeats // 2) + 1):
         path = folder / f"cohort{k}.csv"
         path.write_bytes(cohort_csv(10_000, k + 1))
         if k:
-            page.locator('[data-testid="stFileUploaderDeleteBtn"] button').first.click()
-            page.wait_for_function("() => !document.querySelector('.st-key-cohort_results')", polling="raf")
+            page.locator('[data-testid="stFileChipDeleteBtn"] button').first.click()  # remove the file
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stDataFrame\"]')", polling="raf")
         ms = timed(page, lambda p=path: uploader.set_input_files(str(p)), done)
         if k:
             times.append(ms)
@@ -381,6 +378,8 @@ def floor(browser: Any, repeats: int) -> list[float]:
 
 
 FAILED: dict[str, str] = {}
+SHOTS = Path(tempfile.gettempdir()) / "precimed-bench-ui"
+PAGES: list[Any] = []  # the page of the running section, for a screenshot when it fails
 
 
 def attempt(name: str, fn: Callable[[], Any], parts: int = 1) -> Any:
@@ -391,6 +390,11 @@ def attempt(name: str, fn: Callable[[], Any], parts: int = 1) -> Any:
         return result
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
         FAILED[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        with contextlib.suppress(Exception):
+            SHOTS.mkdir(exist_ok=True)
+            shot = SHOTS / f"{name.replace(' ', '_')}.png"
+            PAGES[-1].screenshot(path=str(shot))
+            FAILED[name] += f" (screenshot {shot})"
         print(f"{name}: FAILED {FAILED[name]}", file=sys.stderr, flush=True)
         return ([],) * parts if parts > 1 else []
 
@@ -400,15 +404,25 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per interaction (>= 10)")
     p.add_argument("--fresh", type=int, default=10, help="fresh servers for the first-explanation figures")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--only", default="fresh,floor,whatif,genomics,imaging,cohort,engine",
+                   help="comma-separated sections to run (for debugging one interaction)")
     args = p.parse_args()
+    only = set(args.only.split(","))
+
+    def section(name: str, fn: Callable[[], Any], parts: int = 1) -> Any:
+        key = name.split()[0].replace("-", "")
+        if key not in only:
+            return ([],) * parts if parts > 1 else []
+        return attempt(name, fn, parts)
+
     load_before = os.getloadavg()
     from playwright.sync_api import sync_playwright
 
     figures: list[dict[str, Any]] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        home, after_warm, from_start, warm = attempt("fresh servers", lambda: fresh_servers(browser, args.fresh), 4)
-        floor_times = attempt("floor", lambda: floor(browser, args.repeats))
+        home, after_warm, from_start, warm = section("fresh servers", lambda: fresh_servers(browser, args.fresh), 4)
+        floor_times = section("floor", lambda: floor(browser, args.repeats))
         with server() as (url, _t0, log):
             deadline = time.perf_counter() + 180
             while "warm-up done" not in log.read_text(errors="replace") and time.perf_counter() < deadline:
@@ -416,16 +430,17 @@ def main() -> int:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
             page = ctx.new_page()
             page.set_default_timeout(180_000)
+            PAGES.append(page)
             from precimed.registry import get_bundle
 
-            wi = {m: attempt(f"what-if {m}", lambda m=m: whatif_edits(
+            wi = {m: section(f"what-if {m}", lambda m=m: whatif_edits(
                 page, url, m, get_bundle(m).card["name"][:40], args.repeats)) for m in (GSE, DILI)}
-            rows, models = attempt("genomics", lambda: genomics_switches(page, url, args.repeats), 2)
-            uploads, presets = attempt("imaging", lambda: imaging(page, url, args.repeats), 2)
-            cohort_times = attempt("cohort", lambda: cohort(page, url, args.repeats, Path(tmp)))
+            rows, models = section("genomics", lambda: genomics_switches(page, url, args.repeats), 2)
+            uploads, presets = section("imaging", lambda: imaging(page, url, args.repeats), 2)
+            cohort_times = section("cohort", lambda: cohort(page, url, args.repeats, Path(tmp)))
             ctx.close()
         browser.close()
-    eng = attempt("engine", engine_figures) or {}
+    eng = section("engine", engine_figures) or {}
     load_after = os.getloadavg()
     for m, label in ((GSE, "genomic"), (DILI, "DILI")):
         figures.append(summary(f"what-if edit → prediction + waterfalls ({label}), browser",
