@@ -195,7 +195,10 @@ class CohortSource:
             yield from self._parquet_batches(rows)
             return
         for frame in self.chunks(rows):
-            yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+            # pandas' parser returns text columns as Arrow arrays in many pieces (25 per 50,000
+            # rows of a 376-column CSV), which RecordBatch.from_pandas refuses: one batch per chunk
+            table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+            yield from table.to_batches()
 
     def chunks(self, rows: int) -> Generator[pd.DataFrame, None, None]:
         """Consecutive chunks of at most ``rows`` rows, each with a fresh 0-based index."""
