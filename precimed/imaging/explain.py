@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed import audit
+from precimed import audit, lazy
 from precimed.errors import BundleError, PrecimedInputError
 from precimed.imaging.preprocess import _resize, input_shape, model_input
 from precimed.predict import raw_output
@@ -100,7 +100,7 @@ def _explainer(bundle: Bundle) -> tuple[Any, np.ndarray, np.ndarray]:
     key = (str(bundle.path), bundle.card["weights_sha256"])
     with _LOCK:
         if key not in _CACHE:
-            import shap
+            shap = lazy.shap()
 
             model = bundle.model()
             bg = background(bundle)
