@@ -13,9 +13,10 @@ from typing import Any
 
 WAIT_MS = 180_000
 
-# Streamlit's run has ended: no element is still marked stale, the status widget is not running.
-IDLE_JS = ("() => !document.querySelector('[data-stale=\"true\"]') && "
-           "!document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')")
+# Streamlit's run has ended: the app says its script is not running (its own test attribute;
+# the status widget is hidden in the minimal toolbar) and no element is still marked stale.
+IDLE_JS = ("() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+           " && !document.querySelector('[data-stale=\"true\"]')")
 
 # Text that must never be on a page: a traceback, Streamlit's generic box for an uncaught
 # exception (client.showErrorDetails = "none"), and the pages' own message for an internal fault.
@@ -24,10 +25,19 @@ FORBIDDEN_TEXT = ("Traceback", 'File "/', "KeyError", "st.session_state has no k
 
 
 def settle(page: Any, *selectors: str) -> None:
-    """Wait until every selector is visible, then until the script run has ended."""
+    """Wait until every selector is visible, then until the script run has ended.
+
+    Give a selector that only the new run can show: right after a click, before the server
+    starts the rerun, the page still reads as idle."""
     for selector in selectors:
         page.locator(selector).first.wait_for(state="visible", timeout=WAIT_MS)
     page.wait_for_function(IDLE_JS, timeout=WAIT_MS)
+
+
+def banner(model_id: str) -> str:
+    """Selector of the model's name-and-version caption (pages._ui.model_banner): a model
+    switch's render signal that does not depend on the widget keys under test."""
+    return f'[data-testid="stCaptionContainer"]:has-text("id {model_id} ·")'
 
 
 def choose(page: Any, container: str, option: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_ui import ROWS_SHOWN, assert_clean, choose, edit_number, keyed, metric_labels, select_value, settle
+from browser_ui import ROWS_SHOWN, assert_clean, banner, choose, edit_number, keyed, metric_labels, select_value, settle
 
 from precimed.registry import Bundle, list_bundles
 from precimed.samples import sample_files
@@ -40,10 +40,7 @@ def route(models: list[str], switches: int) -> list[str]:
     """The models to switch to, in order: forward through the list, then back, repeated, so
     every neighbouring pair is crossed in both directions; starts after ``models[0]``."""
     cycle = models[1:] + models[-2::-1]
-    out: list[str] = []
-    while len(out) < switches:
-        out += cycle
-    return out
+    return (cycle * (switches // len(cycle) + 1))[:switches]
 
 
 def label(bundle: Bundle) -> str:
@@ -69,14 +66,18 @@ def check_model_shown(page: Any, bundle: Bundle, picker: str) -> None:
 
 
 def check_row_picker(page: Any, name: str, model_id: str) -> None:
-    """One row picker, keyed to this model, showing one of this model's samples."""
-    assert all(k.startswith(f"st-key-{name}__{model_id}__") for k in keyed(page, name)), keyed(page, name)
-    [key] = keyed(page, name)
-    shown = select_value(page, f".{key}")
+    """One row picker (found by its label), showing one of this model's samples, and keyed to
+    this model."""
+    picker = page.locator('[data-testid="stSelectbox"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text="(row)"))
+    assert picker.count() == 1, f"{picker.count()} row pickers"
+    shown = picker.locator('input[role="combobox"]').input_value()
     match = re.fullmatch(r"row (\d+) · (.+)", shown)
     assert match, f"row picker shows {shown!r}"
     ids = sample_ids(model_id)
     assert match[2] == ids[int(match[1])], f"row picker shows {shown!r} under {model_id} (its rows: {ids})"
+    keys = keyed(page, name)
+    assert len(keys) == 1 and keys[0].startswith(f"st-key-{name}__{model_id}__"), keys
 
 
 def check_class_picker(page: Any, name: str, bundle: Bundle) -> str:
@@ -104,7 +105,7 @@ def report(page_name: str, waits: list[float]) -> None:
 
 
 def test_imaging_has_one_model() -> None:
-    images = [m for m, b in BUNDLES.items() if b.modality == "image"]
+    images = [m for m, b in BUNDLES.items() if b.modality == "image" and not b.card.get("user_supplied")]
     assert images == ["lesion-cnn-synthetic"], (
         "a second image model ships: add the Imaging page to the model-switch test")
 
@@ -113,15 +114,15 @@ def test_genomics_model_switches(page: Any, app_url: str) -> None:
     page.goto(f"{app_url}/genomics")
     picker = ".st-key-tabular_model"
     models = route(TABULAR, SWITCHES)
-    assert len(models) >= SWITCHES and set(models) == set(TABULAR)
-    settle(page, picker, f'[class*="st-key-row__{TABULAR[0]}__"]')
+    assert len(models) == SWITCHES and set(models) == set(TABULAR)
+    settle(page, picker, banner(TABULAR[0]))
     waits: list[float] = []
     for n, model_id in enumerate([TABULAR[0], *models]):
         bundle = BUNDLES[model_id]
         t0 = time.perf_counter()
         if n:
             choose(page, picker, label(bundle))
-        settle(page, f'[class*="st-key-row__{model_id}__"]', ".st-key-waterfall .js-plotly-plot")
+        settle(page, banner(model_id), ".st-key-waterfall .js-plotly-plot")
         waits.append(time.perf_counter() - t0)
         where = f"after switch {n} to {model_id}"
         assert_clean(page, where)
@@ -159,10 +160,8 @@ def test_what_if_model_switches(page: Any, app_url: str) -> None:
         t0 = time.perf_counter()
         if n:
             choose(page, picker, label(bundle))
-        if bundle.modality == "image":
-            settle(page, f".st-key-wi_img_class__{model_id}", ".st-key-wi_occ_image .js-plotly-plot")
-        else:
-            settle(page, f'[class*="st-key-wi_row__{model_id}__"]', ".st-key-wi_waterfall_after .js-plotly-plot")
+        settle(page, banner(model_id), ".st-key-wi_occ_image .js-plotly-plot" if bundle.modality == "image"
+               else ".st-key-wi_waterfall_after .js-plotly-plot")
         where = f"after switch {n} to {model_id}"
         waits.append(time.perf_counter() - t0)
         assert_clean(page, where)
@@ -206,17 +205,15 @@ def test_cohort_model_switches(page: Any, app_url: str, tmp_path: Path) -> None:
         t0 = time.perf_counter()
         if n:
             choose(page, picker, label(bundle))
-        if bundle.modality == "image":
-            settle(page, ".st-key-cohort_zip")
+        settle(page, banner(model_id))
+        if bundle.modality == "image":  # a new upload: the tabular page had no uploader for it
             page.locator('.st-key-cohort_zip input[type="file"]').set_input_files(str(zip_path))
             expected_rows = len(LESION_FILES)
-        else:
-            settle(page, ".st-key-cohort_source")
-            radio = page.locator(".st-key-cohort_source").get_by_text("Sample file", exact=True)
+        else:  # back from the image model the source is "Upload" again (its default)
             if not page.locator(".st-key-cohort_source input[type=radio]").nth(1).is_checked():
-                radio.click()
+                page.locator(".st-key-cohort_source").get_by_text("Sample file", exact=True).click()
             expected_rows = len(sample_ids(model_id))
-        settle(page, f'[class*="st-key-filter_prediction__{model_id}"]', ".st-key-risk_histogram .js-plotly-plot")
+        settle(page, ".st-key-risk_histogram .js-plotly-plot")
         where = f"after switch {n} to {model_id}"
         waits.append(time.perf_counter() - t0)
         assert_clean(page, where)
@@ -224,12 +221,16 @@ def test_cohort_model_switches(page: Any, app_url: str, tmp_path: Path) -> None:
         caption = page.get_by_text(ROWS_SHOWN).inner_text()
         shown, total = (int(x.replace(",", "")) for x in ROWS_SHOWN.search(caption).groups())  # type: ignore[union-attr]
         assert (shown, total) == (expected_rows, expected_rows), f"'{caption}' {where}"
-        [key] = keyed(page, "filter_prediction")
-        tags = page.locator(f".{key} .react-aria-ComboBox [data-tag]")
-        chosen = [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
-        assert sorted(map(str, chosen)) == sorted(bundle.classes), f"filter {chosen} {where}"
-        slider = page.locator('[class*="st-key-filter_prob__"] [data-testid="stWidgetLabel"]').inner_text()
-        assert re.fullmatch(r"P\((.+)\)", slider.strip())[1] in bundle.classes  # type: ignore[index]
         rows = page.locator('[data-testid="stMetric"]').filter(has_text="Rows")
         assert rows.locator('[data-testid="stMetricValue"]').inner_text() == str(expected_rows)
+        prediction = page.locator('[data-testid="stMultiSelect"]').filter(
+            has=page.locator('[data-testid="stWidgetLabel"]', has_text="Prediction"))
+        tags = prediction.locator(".react-aria-ComboBox [data-tag]")
+        chosen = [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
+        assert sorted(map(str, chosen)) == sorted(bundle.classes), f"filter {chosen} {where}"
+        slider = page.locator('[data-testid="stSlider"] [data-testid="stWidgetLabel"]').first.inner_text()
+        focus = re.fullmatch(r"P\((.+)\)", slider.strip())
+        assert focus and focus[1] in bundle.classes, f"slider {slider!r} {where}"
+        keys = keyed(page, "filter_prediction")
+        assert len(keys) == 1 and keys[0].startswith(f"st-key-filter_prediction__{model_id}"), keys
     report("Cohort", waits)
