@@ -105,6 +105,9 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     return fig
 
 
+WEBGL_POINTS = 5_000  # dots in a beeswarm above which it is drawn with WebGL
+
+
 def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, features: list[str],
                     *, class_name: str, max_features: int = 15, seed: int = 0,
                     labels: Mapping[str, str] | None = None) -> go.Figure:
@@ -122,6 +125,10 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
     order = np.argsort(-importance)[:max_features][::-1]
     rng = np.random.default_rng(seed)
     fig = go.Figure()
+    # SVG up to a few thousand dots: WebGL (Scattergl) costs a GL context, which in a browser
+    # without a GPU (software GL) took seconds to open a page (bench_ui: first explanation);
+    # beyond that, SVG itself gets slow and WebGL pays off.
+    trace = go.Scattergl if values.shape[0] * len(order) > WEBGL_POINTS else go.Scatter
     for rank, j in enumerate(order):
         col = pd.to_numeric(frame.iloc[:, j], errors="coerce").to_numpy(dtype="float64")
         finite = np.isfinite(col)
@@ -130,7 +137,7 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
         else:
             colour = np.full(len(col), 0.5)
         jitter = rng.uniform(-0.3, 0.3, size=len(col))
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(trace(
             x=values[:, j], y=rank + jitter, mode="markers", name=features[j],
             marker={"color": colour, "colorscale": [[0, AWAY], [0.5, "#DDDDDD"], [1, TOWARD]],
                     "cmin": 0, "cmax": 1, "size": 6, "opacity": 0.8,
