@@ -67,7 +67,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     extrapolated or imputed to that word: its bar label ends in "⚠ <word>", its value text
     carries a ⚠, and the label is drawn in amber, always kept among the bars drawn.
     """
-    from precimed.format import signed
+    from precimed.format import probability, signed
 
     flagged = dict(flagged or {})
     folded = fold_values(values, max_features, keep=flagged)[::-1]  # plotly draws bottom-up
@@ -83,7 +83,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         x=[base_value] + deltas + [0.0],
         base=0.0,
         text=[f"{base_value:.3f}"] + [signed(d) + (" ⚠" if n in flagged else "")
-                                      for n, d in zip(names, deltas, strict=True)] + [f"{output:.3f}"],
+                                      for n, d in zip(names, deltas, strict=True)] + [probability(output)],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
         decreasing={"marker": {"color": AWAY}},
@@ -96,7 +96,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     pad = 0.18 * max(hi - lo, 1e-6)
     fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_layout(
-        title=title or f"Why P({class_name}) = {output:.3f}",
+        title=title or f"Why P({class_name}) = {probability(output)}",
         xaxis_title=f"probability of '{class_name}'",
         height=max(320, 34 * (len(deltas) + 2) + 110),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
