@@ -98,7 +98,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def child(mode: str, model_id: str, path: str, chunk_rows: int, extra: str | None) -> dict[str, Any]:
+def child(mode: str, model_id: str, path: str, chunk_rows: int | None, extra: str | None) -> dict[str, Any]:
     """One measurement in this (fresh) process."""
     import numpy as np
     import pyarrow.parquet as pq
@@ -163,14 +163,17 @@ def child(mode: str, model_id: str, path: str, chunk_rows: int, extra: str | Non
         out = score_cohort(bundle, path, output=Path(tmp) / "scores.parquet", chunk_rows=chunk_rows,
                            explain=explain, scheduler=extra or None)
         seconds = time.perf_counter() - t
+    from precimed.cohort.score import default_chunk_rows
+
     return {"rows": out.rows, "valid": out.valid, "seconds": seconds, "peak_mb": peak_mb(),
-            "explanation": out.explanation, "workers": out.workers}
+            "explanation": out.explanation, "workers": out.workers,
+            "chunk_rows": chunk_rows or default_chunk_rows(bundle)}
 
 
-def run_child(mode: str, model_id: str, path: Path, chunk_rows: int,
+def run_child(mode: str, model_id: str, path: Path, chunk_rows: int | None,
               extra: str | None = None) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", mode, "--model", model_id, "--path", str(path),
-           "--chunk-rows", str(chunk_rows)] + (["--extra", extra] if extra else [])
+    cmd = [sys.executable, __file__, "--child", mode, "--model", model_id, "--path", str(path)]
+    cmd += (["--chunk-rows", str(chunk_rows)] if chunk_rows else []) + (["--extra", extra] if extra else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=ENV)
     if out.returncode != 0:
         raise RuntimeError(f"{mode} on {path.name} failed:\n{out.stderr[-3000:]}")
@@ -185,7 +188,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def dask_runs(path: Path, chunk_rows: int, tmp: Path) -> dict[int, dict[str, Any]]:
+def dask_runs(path: Path, chunk_rows: int | None, tmp: Path) -> dict[int, dict[str, Any]]:
     """Score ``path`` through a scheduler with 1 and then 2 worker processes."""
     dask = str(Path(sys.executable).with_name("dask"))
     address = f"tcp://127.0.0.1:{_port()}"
@@ -227,7 +230,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--shap-rows", type=int, default=1_000_000)
     parser.add_argument("--dask-rows", type=int, default=200_000)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per chunk; default: the product's (precimed.cohort.score.default_chunk_rows)")
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "precimed-bench-cohort"))
     parser.add_argument("--skip", default="", help="comma-separated: csv, shap, dask")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -249,7 +253,7 @@ def main() -> None:
         f"{GENOMIC}: score {n:,} rows end to end", gscore["seconds"] * 1000,
         "bare batched model(x) loop on the encoded rows", gbare["seconds"] * 1000,
         rows_per_s=round(n / gscore["seconds"]), baseline_rows_per_s=round(gbare["rows"] / gbare["seconds"]),
-        peak_mb=round(gscore["peak_mb"]), target_ratio=0.5, load=gscore["load"],
+        peak_mb=round(gscore["peak_mb"]), target_ratio=0.5, load=gscore["load"], chunk_rows=gscore["chunk_rows"],
         note="ratio = bare ms / ours ms: throughput as a share of the bare loop's"))
     dbare = run_child("bare", DILI, files["dili_many"], cr, "200000")
     bare_rate = dbare["rows"] / dbare["seconds"]
@@ -262,7 +266,7 @@ def main() -> None:
             f"{DILI}: score {n:,} × 376, {label}", res["seconds"] * 1000,
             "bare batched model(x) loop (rate on 200,000 encoded rows)", n / bare_rate * 1000,
             rows_per_s=round(n / res["seconds"]), baseline_rows_per_s=round(bare_rate),
-            peak_mb=round(res["peak_mb"]), target_peak_mb=1536, load=res["load"],
+            peak_mb=round(res["peak_mb"]), target_peak_mb=1536, load=res["load"], chunk_rows=res["chunk_rows"],
             target_rows_per_s=100_000 if key != "dili_csv" else None))
     if "shap" not in skip:
         per_row = run_child("per_row_shap", GENOMIC, files["genomic"], cr, "2000")

@@ -105,7 +105,8 @@ def patient_view(table: ValidatedTable, predictions: list[Any], input_key: str) 
                 + (f" (threshold {card['threshold']:g} on P({pos}))" if pos else " (most probable class)"))
     if pos and card.get("output"):  # e.g. a published score's monotone transform, not a risk
         st.caption(card["output"]["what"])
-    for line in subgroup_caveats(card, table.frame.iloc[row].to_dict()):  # weaker subgroups
+    caveats = subgroup_caveats(card, table.frame.iloc[row].to_dict())  # weaker subgroups
+    for line in caveats:
         st.warning(line, icon="⚠️")
     left, right = st.columns([1, 2])
     with left:
@@ -132,8 +133,8 @@ def patient_view(table: ValidatedTable, predictions: list[Any], input_key: str) 
         id_col = identifier_column(list(raw.columns))
         identifier = str(raw.iloc[row][id_col]) if id_col else f"row {row}"
         return build_report(card, identifier=identifier, probabilities=pred.probabilities,
-                            explanation=expl, fmt="pdf", warnings=table.row_warnings(row),
-                            flagged=flagged)
+                            explanation=expl, fmt="pdf", flagged=flagged,
+                            warnings=table.row_warnings(row) + caveats)
 
     with left:
         st.download_button(f"Download {subject} report (PDF)", data=_report_pdf,

@@ -137,12 +137,13 @@ st.subheader("Results")
 # this model's classes, never from a selection of the previous model's (once "0 of 4 rows").
 focus = st.selectbox("Class to chart", classes, index=classes.index(focus_class(card)),
                      key=scoped("focus_class", bundle.id)) if len(classes) > 2 else focus_class(card)
-f1, f2, f3 = st.columns([2, 2, 1])
+f1, f2 = st.columns(2)
 chosen_preds = f1.multiselect("Prediction", classes, default=classes,
                               key=scoped("filter_prediction", bundle.id))
 low, high = f2.slider(f"P({focus})", 0.0, 1.0, (0.0, 1.0), step=0.01,
                       key=scoped("filter_prob", bundle.id, focus))
-errors_only = f3.checkbox("Only rows that could not be scored", key="filter_errors")
+# Full width: in a fifth of the row its label was cut to "Only rows that coul…" at 1280 px.
+errors_only = st.checkbox("Only rows that could not be scored", key="filter_errors")
 narrowed = set(chosen_preds) != set(classes) or (low, high) != (0.0, 1.0)
 shown = filter_results(results, predictions=chosen_preds, class_name=focus, prob_range=(low, high),
                        errors_only=errors_only, include_unscored=not narrowed)

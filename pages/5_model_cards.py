@@ -45,6 +45,12 @@ def _evidence(card: dict, key: str) -> None:
     _table(ev_fmt.subgroups_table(card), f"subgroups-{key}")
     if ev.get("subgroup_rule"):
         st.caption(ev["subgroup_rule"])
+    if (tuning := ev_fmt.tuning_text(card)) is not None:
+        with st.expander("How the network was tuned (nested cross-validation)"):
+            st.markdown(tuning)
+            st.caption("Each variant at the grid points the inner CV chose; value = mean over the "
+                       "CV repeats (range of single repeats in brackets).")
+            _table(ev_fmt.tuning_table(card), f"tuning-{key}")
     surv = ev.get("survival")
     if surv:
         st.subheader("Survival by predicted risk group")

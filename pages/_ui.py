@@ -89,6 +89,10 @@ def card_summary(card: dict[str, Any]) -> None:
             ci = f" (95% CI {m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})" if "ci95" in m else ""
             parts.append(f"{name.upper() if len(name) < 6 else name}: {m['value']:.3f}{ci}")
         st.markdown(f"**Evaluation** ({card['evaluation']['method']}): " + "; ".join(parts))
+        from precimed.report.evidence_text import evidence_lines
+
+        for heading, line in evidence_lines(card):  # calibration, baselines, subgroups, survival
+            st.markdown(f"**{heading}.** {line}")
         st.markdown("**Limitations.**\n" + "\n".join(f"- {x}" for x in card["limitations"]))
 
 

@@ -9,6 +9,7 @@ after a model switch (the browser still sending the old widget) changes nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,11 +123,14 @@ def edit_and_results(row: Row) -> None:
         _clamp(row, edits)
     try:
         with st.spinner("Loading the model…"):
-            result = evaluate(row, edits)
-    except PrecimedInputError as exc:
-        show_error(exc)
-        reset(row)
-        return
+            try:
+                result = evaluate(row, edits)
+            except PrecimedInputError as exc:
+                # A rejected edit: say why and keep the editor, back on the row's own values
+                # (returning here left the page with an error and no editor to fix it).
+                show_error(exc)
+                reset(row)
+                result = evaluate(row, row.edits())
     except Exception as exc:  # noqa: BLE001 - shown without a traceback
         show_error(exc)
         return
@@ -141,12 +145,13 @@ def edit_and_results(row: Row) -> None:
 def _editor(row: Row, result: Any, explain_class: str) -> None:
     specs, original, edits = row.specs, row.original, row.edits()
     st.subheader("Edit the features")
-    c1, c2 = st.columns(2)
-    top = c1.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
+    # One above the other: side by side in this column, the toggle's label was cut to
+    # "Allow extrap…" at 1280 px (tests/browser/test_layout_browser.py).
+    top = st.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
                           key=row.key("wi_top"))
-    extrapolate = c2.toggle("Allow extrapolation", key=row.key("wi_extrapolate"),
-                            help="Allow values outside the training range (the card's min–max); they are "
-                                 "flagged as extrapolation.")
+    extrapolate = st.toggle("Allow extrapolation", key=row.key("wi_extrapolate"),
+                           help="Allow values outside the training range (the card's min–max); they are "
+                                "flagged as extrapolation.")
     search = st.text_input(f"Search the other {len(specs)} features", key=row.key("wi_search"),
                            placeholder="name or part of it")
     shown = visible_features(specs, result.before.shap[explain_class], top=int(top), search=search,
@@ -169,11 +174,16 @@ def _editor(row: Row, result: Any, explain_class: str) -> None:
         else:
             lo, hi, step = widget_bounds(spec, original[name], extrapolate=extrapolate)
             value = float(current)
+            if spec.dtype == "int":  # a whole-number widget: a fraction cannot be typed (issue 16)
+                lo = None if lo is None else math.ceil(lo)
+                hi = None if hi is None else math.floor(hi)
+                step, value, fmt = 1, round(value), "%d"
+            else:
+                fmt = f"%.{max(0, -int(f'{step:e}'.split('e')[1])) + 1}f"
             if key not in state or state[key] != value:
                 state[key] = value
-            decimals = max(0, -int(f"{step:e}".split("e")[1])) + 1
             st.number_input(label, min_value=lo, max_value=hi, step=step, key=key,
-                            format=f"%.{decimals}f", on_change=_record, args=(row, name, key),
+                            format=fmt, on_change=_record, args=(row, name, key),
                             disabled=spec.fixed, help=help_text)
             flag = range_flag(spec, edits.get(name, original[name]))
             if flag is not None:

@@ -52,6 +52,25 @@ def percent(p: float | None, decimals: int = 1) -> str:
     return text
 
 
+def probability(p: float | None, decimals: int = 3) -> str:
+    """A probability (0–1) with ``decimals`` decimals that never claims certainty: one that
+    would round to 1 reads "> 0.999", one that would round to 0 reads "< 0.001".
+
+    Example:
+        >>> probability(0.99996), probability(0.00004), probability(0.25)
+        ('> 0.999', '< 0.001', '0.250')
+    """
+    if is_missing(p):
+        return ""
+    text = f"{float(p):.{decimals}f}"  # type: ignore[arg-type]
+    bound = 10.0 ** -decimals
+    if float(text) >= 1.0:
+        return f"> {1 - bound:.{decimals}f}"
+    if float(text) <= 0.0:
+        return f"< {bound:.{decimals}f}"
+    return text
+
+
 def signed(value: float, decimals: int = 3, *, unit: str = "") -> str:
     """A change with its sign ("+0.012", "-0.300"); a change that rounds to zero has none."""
     text = f"{abs(float(value)):.{decimals}f}"

@@ -67,7 +67,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     extrapolated or imputed to that word: its bar label ends in "⚠ <word>", its value text
     carries a ⚠, and the label is drawn in amber, always kept among the bars drawn.
     """
-    from precimed.format import signed
+    from precimed.format import probability, signed
 
     flagged = dict(flagged or {})
     folded = fold_values(values, max_features, keep=flagged)[::-1]  # plotly draws bottom-up
@@ -83,7 +83,7 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
         x=[base_value] + deltas + [0.0],
         base=0.0,
         text=[f"{base_value:.3f}"] + [signed(d) + (" ⚠" if n in flagged else "")
-                                      for n, d in zip(names, deltas, strict=True)] + [f"{output:.3f}"],
+                                      for n, d in zip(names, deltas, strict=True)] + [probability(output)],
         textposition="outside",
         increasing={"marker": {"color": TOWARD}},
         decreasing={"marker": {"color": AWAY}},
@@ -96,13 +96,16 @@ def waterfall_figure(base_value: float, values: dict[str, float], feature_values
     pad = 0.18 * max(hi - lo, 1e-6)
     fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_layout(
-        title=title or f"Why P({class_name}) = {output:.3f}",
+        title=title or f"Why P({class_name}) = {probability(output)}",
         xaxis_title=f"probability of '{class_name}'",
         height=max(320, 34 * (len(deltas) + 2) + 110),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
         showlegend=False,
     )
     return fig
+
+
+WEBGL_POINTS = 5_000  # dots in a beeswarm above which it is drawn with WebGL
 
 
 def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, features: list[str],
@@ -122,6 +125,10 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
     order = np.argsort(-importance)[:max_features][::-1]
     rng = np.random.default_rng(seed)
     fig = go.Figure()
+    # SVG up to a few thousand dots: WebGL (Scattergl) costs a GL context, which in a browser
+    # without a GPU (software GL) took seconds to open a page (bench_ui: first explanation);
+    # beyond that, SVG itself gets slow and WebGL pays off.
+    trace = go.Scattergl if values.shape[0] * len(order) > WEBGL_POINTS else go.Scatter
     for rank, j in enumerate(order):
         col = pd.to_numeric(frame.iloc[:, j], errors="coerce").to_numpy(dtype="float64")
         finite = np.isfinite(col)
@@ -130,7 +137,7 @@ def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, featur
         else:
             colour = np.full(len(col), 0.5)
         jitter = rng.uniform(-0.3, 0.3, size=len(col))
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(trace(
             x=values[:, j], y=rank + jitter, mode="markers", name=features[j],
             marker={"color": colour, "colorscale": [[0, AWAY], [0.5, "#DDDDDD"], [1, TOWARD]],
                     "cmin": 0, "cmax": 1, "size": 6, "opacity": 0.8,

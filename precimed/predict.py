@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed import audit
+from precimed import audit, lazy
 
 if TYPE_CHECKING:
     from precimed.registry import Bundle
@@ -40,7 +40,7 @@ def compiled_call(model: Any) -> Any:
     """
     fn = _COMPILED.get(id(model))
     if fn is None:
-        import tensorflow as tf
+        tf = lazy.tensorflow()
 
         spec = [tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)]
         fn = tf.function(lambda t: model(t, training=False), input_signature=spec)

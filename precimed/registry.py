@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from precimed import lazy
 from precimed.cards import validate_card
 from precimed.errors import BundleError
 
@@ -141,9 +142,7 @@ def load_keras_safely(path: Path, *, label: str) -> keras.Model:
     Keras refuses to deserialise a Lambda layer's bytecode in safe mode and fails on unknown
     custom objects; both become a :class:`BundleError`.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import keras
+    keras = lazy.keras()
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)

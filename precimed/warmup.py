@@ -28,6 +28,8 @@ import threading
 import time
 from typing import Any
 
+from precimed import lazy
+
 _STATUS: dict[str, Any] = {"state": "not started", "bundles": {}}
 _THREAD: threading.Thread | None = None
 _START_LOCK = threading.Lock()
@@ -67,11 +69,11 @@ def warm_all(bundles: list[Any] | None = None) -> dict[str, Any]:
     audit.set_actor("warm-up")  # this thread's context only
     _STATUS["state"] = "running"
     t0 = time.perf_counter()
-    import tensorflow  # noqa: F401 - the import is the work
+    lazy.tensorflow()  # the import is the work
 
     _STATUS["tensorflow_s"] = round(time.perf_counter() - t0, 3)
     t1 = time.perf_counter()
-    import shap  # noqa: F401
+    lazy.shap()
 
     _STATUS["shap_s"] = round(time.perf_counter() - t1, 3)
     if bundles is None:

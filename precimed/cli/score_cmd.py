@@ -15,7 +15,7 @@ from typing import Any
 
 from precimed.cohort.metrics import metrics_from_results
 from precimed.cohort.pipeline import ProgressMeter
-from precimed.cohort.score import DEFAULT_CHUNK_ROWS, score_cohort
+from precimed.cohort.score import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_ROWS, score_cohort
 from precimed.errors import PrecimedInputError
 from precimed.registry import get_bundle
 
@@ -33,8 +33,9 @@ def register(sub: Any) -> None:
                    help="add the top three SHAP features per row and the global importance")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (e.g. tcp://10.0.0.5:8786); default: score here")
-    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
-                   help=f"rows per chunk (default {DEFAULT_CHUNK_ROWS}); bounds memory")
+    p.add_argument("--chunk-rows", type=int, default=None,
+                   help=f"rows per chunk; bounds memory (default {DEFAULT_CHUNK_ROWS:,}, or fewer for wide "
+                        f"models: {DEFAULT_CHUNK_BYTES >> 20} MiB of inputs)")
     p.add_argument("--label", default=None,
                    help="column with the true class: adds AUROC (95%% CI), calibration, confusion")
     p.add_argument("--subgroup", default=None,
@@ -49,7 +50,7 @@ def default_output(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.chunk_rows < 1:
+    if args.chunk_rows is not None and args.chunk_rows < 1:
         raise PrecimedInputError(f"--chunk-rows {args.chunk_rows}",
                                  expected="a positive number of rows")
     if args.subgroup and not args.label:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed import audit
+from precimed import audit, lazy
 from precimed.explain.base import ExplainerBackend, Explanation
 from precimed.predict import decide, raw_output, to_probabilities
 from precimed.tabular.validate import aggregation_matrix, encode, validate_table
@@ -51,7 +51,7 @@ class DeepBackend:
     name = "shap.DeepExplainer"
 
     def __init__(self, model: Any, background: np.ndarray) -> None:
-        import shap
+        shap = lazy.shap()
 
         self._explainer = shap.DeepExplainer(model, background)
         # DeepExplainer swaps TensorFlow's process-wide gradient registry while it runs: one
@@ -77,7 +77,7 @@ class PermutationBackend:
     name = "shap.PermutationExplainer"
 
     def __init__(self, model: Any, background: np.ndarray) -> None:
-        import shap
+        shap = lazy.shap()
 
         self._model = model
         masker = shap.maskers.Independent(background, max_samples=len(background))

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed import audit
+from precimed import audit, lazy
 from precimed.errors import BundleError, PrecimedInputError
 from precimed.imaging.preprocess import _resize, input_shape, model_input
 from precimed.predict import raw_output
@@ -108,8 +108,7 @@ def split_model(model: Any, layer: str | None) -> tuple[Any | None, Any]:
     :class:`Attributor` checks that head(trunk(x)) reproduces the model."""
     if not layer:
         return None, model
-    import keras
-
+    keras = lazy.keras()
     names = [lay.name for lay in model.layers]
     if layer not in names:
         raise BundleError(f"the model has no layer '{layer}'", expected=f"one of {names}")
@@ -130,8 +129,7 @@ class Attributor:
     """
 
     def __init__(self, model: Any, bg: np.ndarray, layer: str | None = None) -> None:
-        import shap
-
+        shap = lazy.shap()
         self.model, self.layer = model, layer
         self.trunk, head = split_model(model, layer)
         self.input_hw = (int(model.inputs[0].shape[1]), int(model.inputs[0].shape[2]))

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from precimed import lazy
+
 if TYPE_CHECKING:
     from precimed.registry import Bundle
 
@@ -62,8 +64,7 @@ def weighted_layers(model: Any) -> list[Any]:
 
 def randomised_copy(model: Any, n_top: int, method: str, seed: int) -> Any:
     """A copy of ``model`` with its top ``n_top`` weighted layers randomised by ``method``."""
-    import keras
-
+    keras = lazy.keras()
     if method not in METHODS:
         raise ValueError(f"unknown randomisation {method!r}; one of {sorted(METHODS)}")
     copy = keras.models.clone_model(model)

@@ -9,7 +9,9 @@ from typing import Any
 
 from precimed.cards import feature_labels, subject_word
 from precimed.explain.base import Explanation
+from precimed.format import probability
 from precimed.plots import bar_label, fold_values
+from precimed.report.evidence_text import evidence_lines
 from precimed.report.pseudonym import pseudonymise
 
 NOT_FOR_CLINICAL_USE = (
@@ -98,6 +100,7 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         ("Training data", f"{td['source']}; n = {td['n']}" + (f" ({counts})" if counts else "")),
         ("Label", td["label_definition"]),
         ("Evaluation", f"{card['evaluation']['method'].split(';')[0]}: {_metrics_line(card)}"),
+        *evidence_lines(card),  # calibration, baselines, weaker subgroups, survival
         ("Citation", td["citation"]),
     ]
     content = ReportContent(
@@ -116,11 +119,11 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         labels = feature_labels(card)
         content.bars = [ChartBar(bar_label(n, explanation.feature_values, labels, flagged), float(v))
                         for n, v in folded]
-        content.chart_title = (f"Why P({explanation.class_name}) = {explanation.output:.3f}: "
+        content.chart_title = (f"Why P({explanation.class_name}) = {probability(explanation.output)}: "
                                f"SHAP values ({explanation.method})")
         content.chart_note = (f"Base value (average over the training background) "
                               f"{explanation.base_value:.3f} + sum of bars = "
-                              f"{explanation.output:.3f}. "
+                              f"{probability(explanation.output)}. "
                               f"Red pushes toward '{explanation.class_name}', blue away.")
     elif image_png is not None:
         content.chart_title = image_caption or "Explanation"

@@ -179,3 +179,39 @@ def factors_text(card: dict[str, Any]) -> str:
     if f.get("note"):
         parts.append(f["note"])
     return " ".join(parts)
+
+
+def tuning_text(card: dict[str, Any]) -> str | None:
+    """``training.tuning_protocol`` in a few sentences: how the network's recipe was chosen."""
+    proto = (card.get("training") or {}).get("tuning_protocol")
+    if not proto:
+        return None
+    parts = [f"Outer: {proto.get('outer', '—')}; inner: {proto['inner']}.",
+             f"Grid ({len(proto['grid'])} points, {proto.get('grid_order', '')}): "
+             + "; ".join(proto["grid"]) + ".",
+             f"Selection: {proto['selection_metric']}.",
+             f"Recalibration: {proto.get('recalibration', '—')}.",
+             f"Ensemble: {proto.get('ensemble', '—')}.",
+             f"Shipped: {proto.get('shipped_point', '—')}.",
+             proto["optimism"]]
+    return " ".join(parts)
+
+
+def tuning_table(card: dict[str, Any]) -> pd.DataFrame | None:
+    """Variants measured at the inner-chosen points (shipped first): AUROC, Brier, calibration."""
+    proto = (card.get("training") or {}).get("tuning_protocol") or {}
+    variants = proto.get("variants_at_the_chosen_points")
+    if not variants:
+        return None
+    rows = []
+    for v in variants:
+        row = {"variant": v["variant"]}
+        for key, label in (("auroc", "AUROC" if card["task"] == "binary" else "macro AUROC"),
+                           ("brier", "Brier"), ("slope", "calibration slope"),
+                           ("intercept", "calibration intercept")):
+            m = v.get(key) or {}
+            rr = m.get("repeat_range")
+            row[label] = (f"{m['value']:.3f}" + (f" ({rr[0]:.3f}–{rr[1]:.3f})" if rr else "")
+                          if m else "—")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -73,9 +73,9 @@ def deletion_auc(model: Any, x: np.ndarray, order_values: np.ndarray, seed: int)
     image (Gaussian, σ = :data:`DELETION_BLUR` pixels) in decreasing order of ``order_values``
     (ties broken at random), one value per image. Blur, not a flat value: a flat patch in
     textured tissue is itself lesion-like to this model and raised P(lesion) when tried."""
-    from precimed.training.imaging_cnn import predict_batches
-
     from scipy.ndimage import gaussian_filter
+
+    from precimed.training.imaging_cnn import predict_batches
 
     n, h, w, _ = x.shape
     jitter = np.random.default_rng(seed).random(order_values.shape) * 1e-9

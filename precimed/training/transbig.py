@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from precimed.training.ensemble import MemberConfig
+from precimed.training.nested_bundle import NestedOptions
 from precimed.training.tabular import TabularRecipe
 
 MODEL_ID = "breast-metastasis-gse7390"
@@ -112,7 +113,7 @@ def recipe() -> TabularRecipe:
     card: dict[str, Any] = {
         "id": MODEL_ID,
         "name": "Breast cancer 5-year distant metastasis (76-gene signature + clinical MLP)",
-        "version": "1.0.0",
+        "version": "2.0.0",
         "task": "binary",
         "subject": "patient",
         "classes": ["no metastasis", "metastasis"],
@@ -206,19 +207,20 @@ TRIED_AND_REJECTED = [
 ]
 
 
+OPTIONS = NestedOptions(inner_folds=INNER_FOLDS, tried=tuple(TRIED_AND_REJECTED))
+
+
 def train(out_root: Path) -> dict[str, Any]:
     from precimed.training.nested_bundle import train_nested_bundle
 
-    return train_nested_bundle(recipe(), GRID, out_root / MODEL_ID, inner_folds=INNER_FOLDS,
-                               tried=TRIED_AND_REJECTED)
+    return train_nested_bundle(recipe(), GRID, out_root / MODEL_ID, OPTIONS)
 
 
 def refresh(out_root: Path) -> dict[str, Any] | None:
     """Rewrite the card from cached CV predictions (``python -m precimed.training --cards-only``)."""
     from precimed.training.nested_bundle import refresh_nested_card
 
-    return refresh_nested_card(recipe(), GRID, out_root / MODEL_ID, inner_folds=INNER_FOLDS,
-                               tried=TRIED_AND_REJECTED)
+    return refresh_nested_card(recipe(), GRID, out_root / MODEL_ID, OPTIONS)
 
 
 def sample_rows() -> pd.DataFrame:

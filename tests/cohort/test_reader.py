@@ -69,3 +69,21 @@ def test_chunked_is_bit_identical_to_one_shot(genomic: Bundle, genomic_cohort: p
             for c in genomic.classes:
                 if not p.error:
                     assert got[prob_column(c)] == p.probabilities[c]  # exact
+
+
+def test_a_large_csv_chunk_in_many_arrow_pieces_is_read(genomic: Bundle, tmp_path: Path) -> None:
+    """pandas returns each text column of a big CSV chunk as an Arrow array in pieces, which
+    RecordBatch.from_pandas refused ('Cannot convert ChunkedArray'): every 10^6-row CSV failed."""
+    from cohort_data import cohort_frame
+
+    frame = cohort_frame(genomic, 30_000, seed=2)
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    [first] = list(CohortSource.of(path).chunks(30_000))
+    assert max(first[c].array._pa_array.num_chunks for c in first.columns) > 1  # the precondition
+    batches = list(CohortSource.of(path).batches(30_000))
+    assert [b.num_rows for b in batches] == [30_000]
+    whole = score_cohort(genomic, path, chunk_rows=30_000).results
+    chunked = score_cohort(genomic, path, chunk_rows=7_000).results
+    assert whole is not None and len(whole) == 30_000
+    pd.testing.assert_frame_equal(chunked, whole, check_exact=True)

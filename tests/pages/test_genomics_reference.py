@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from page_keys import widget
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,8 @@ def test_network_beside_reference_with_flags_and_symbols() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Reference: 76-gene Relapse Score"] == "high risk"
 
-    at.selectbox(key="row").set_value(3).run()  # metastasis-free: the network clears, the score does not
+    widget(at.selectbox, "row").set_value(4).run()  # metastasis-free: the network clears, the score does not
     assert not at.exception
     [disagree] = [w.value for w in at.warning if w.value.startswith("They disagree")]
-    assert "the network calls this patient low risk" in disagree and "calls it high risk (score +169.0 ≥ 0)" in disagree
-    assert not [w.value for w in at.warning if "Extrapolated" in w.value]  # row 3 has no flag
+    assert "the network calls this patient low risk" in disagree and "calls it high risk (score +55.8 ≥ 0)" in disagree
+    assert not [w.value for w in at.warning if "Extrapolated" in w.value]  # row 4 has no flag

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,8 @@ def test_home_lists_models_and_disclaimer() -> None:
 
 
 def test_home_does_not_import_tensorflow() -> None:
+    """The home page's own code needs no TensorFlow. The server's warm-up thread imports it on
+    purpose (precimed/warmup.py, tested below), so it is switched off here to see the page alone."""
     code = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
@@ -31,6 +35,47 @@ def test_home_does_not_import_tensorflow() -> None:
         "print(sorted(m for m in ('tensorflow', 'keras', 'shap') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, env={**os.environ, "PRECIMED_WARMUP": "0"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_warm_up_loads_predicts_and_explains_every_bundle_it_is_given() -> None:
+    """What the server's start-up thread does, in a fresh process: TensorFlow and SHAP imported,
+    each bundle loaded, predicted and explained once, a broken bundle reported, not fatal."""
+    code = (
+        "import json, sys\n"
+        "from precimed import warmup\n"
+        "from precimed.registry import get_bundle\n"
+        "class Broken:\n"
+        "    id = 'broken'; modality = 'tabular'\n"
+        "    def model(self): raise RuntimeError('no weights')\n"
+        "    background = model\n"
+        "bs = [get_bundle('breast-cytology-wdbc'), get_bundle('lesion-cnn-synthetic'), Broken()]\n"
+        "s = warmup.warm_all(bs)\n"
+        "print(json.dumps({'state': s['state'], 'bundles': s['bundles'],\n"
+        "                  'tf': 'tensorflow' in sys.modules, 'shap': 'shap' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    status = json.loads(out.stdout.strip().splitlines()[-1])
+    assert status["state"] == "done" and status["tf"] and status["shap"]
+    assert status["bundles"]["breast-cytology-wdbc"]["ok"] and status["bundles"]["lesion-cnn-synthetic"]["ok"]
+    assert status["bundles"]["broken"] == {"ok": False, "error": "RuntimeError: no weights"}
+    assert "warm-up done" in out.stderr
+
+
+def test_a_page_importing_tensorflow_during_the_warm_up_does_not_deadlock() -> None:
+    """Regression: the warm-up thread importing TensorFlow while a page's thread imported Keras
+    raised ``_DeadlockError`` in the page (every browser session of a fresh server failed)."""
+    code = (
+        "from precimed import warmup\n"
+        "from precimed.registry import get_bundle\n"
+        "assert warmup.start()\n"
+        "get_bundle('breast-cytology-wdbc').model()\n"
+        "assert warmup.wait(300)\n"
+        "print(warmup.status()['state'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "Deadlock" not in out.stderr, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "done"

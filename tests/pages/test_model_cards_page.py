@@ -130,3 +130,19 @@ def test_evidence_sections_show_the_cards_numbers() -> None:
             assert any(ci_text(low, pct=True) in t["this network (out-of-fold)"].tolist() for t in survs)
             km = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith(f"km-{b.id}")]
             assert km and len([t for t in km[0]["data"] if t.get("mode") == "lines"]) == 2
+            # Beside the paper and the published score, every figure the issue lists.
+            [surv_table] = [t for t in survs if ci_text(low, pct=True)
+                            in t["this network (out-of-fold)"].tolist()]
+            assert {"Desmedt 2007 (paper)", "published 76-gene score, same patients"} <= set(surv_table.columns)
+            assert {"5-y DMFS, low risk", "10-y DMFS, high risk", "HR at 5 y, unadjusted",
+                    "HR at 5 y, adjusted", "sensitivity", "specificity"} <= set(surv_table["figure"])
+            hr = ev["survival"]["hazard_ratio"]["unadjusted"]
+            assert ci_text(hr, 2) in surv_table["this network (out-of-fold)"].tolist()
+        if card.get("training", {}).get("tuning_protocol"):
+            from precimed.report.evidence import tuning_text
+
+            assert tuning_text(card) in text
+            tuning = [f for f in frames if "variant" in f.columns
+                      and f["variant"].tolist() == [v["variant"] for v in
+                                                    card["training"]["tuning_protocol"]["variants_at_the_chosen_points"]]]
+            assert tuning and "(shipped)" in tuning[0]["variant"].iloc[0]

@@ -13,3 +13,10 @@ def test_no_error_details_reach_the_browser() -> None:
     config = tomllib.loads(CONFIG.read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_no_forced_garbage_collection_after_each_run() -> None:
+    """Streamlit's post-run gc.collect() held the GIL 60-120 ms per interaction once TensorFlow
+    was loaded (bench_ui.py: empty-fragment round trip 86 -> 28 ms without it)."""
+    config = tomllib.loads(CONFIG.read_text())
+    assert config["runner"]["postScriptGC"] is False

@@ -60,7 +60,7 @@ def _genomic_row(r: int) -> dict[str, Any]:
 def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
     at = _page()
     text = "\n".join([w.value for w in at.warning] + [c.value for c in at.caption])
-    assert "Not for clinical use" in text and "version 1.0.0" in text
+    assert "Not for clinical use" in text and f"version {get_bundle(GENOMIC).card['version']}" in text
     before = _metrics(at)
     assert set(before) == {"P(no metastasis)", "P(metastasis)"}
     edits = [w for w in at.number_input if w.key.startswith("edit_X")]
@@ -103,6 +103,43 @@ def test_fixed_features_are_disabled_and_extrapolation_is_flagged() -> None:
     widget(at.toggle, "wi_extrapolate").set_value(False).run()  # back inside the range
     assert _edits(at)["X221916_at"] == pytest.approx(spec["max"])
     assert not any("Extrapolation" in w.value for w in at.warning)
+
+
+DILI = "dili-hepatic-injury-qsar"
+
+
+def test_integer_features_get_whole_number_inputs() -> None:
+    """Issue 16: an int feature's input took fractions ("6.5"), which the model refuses; the page
+    then showed only the error, with no editor left to correct it."""
+    at = _page(DILI)
+    dtypes = {i["name"]: i["dtype"] for i in get_bundle(DILI).card["inputs"]}
+    shown = {w.key.removeprefix("edit_").split("__")[0]: w for w in at.number_input if w.key.startswith("edit_")}
+    ints = [n for n in shown if dtypes[n] == "int"]
+    floats = [n for n in shown if dtypes[n] == "float"]
+    assert ints and floats, "the 12 strongest features of row 0 mix both types"
+    for name in ints:
+        w = shown[name]
+        assert (w.proto.data_type, w.proto.step, w.proto.format) == (0, 1, "%d"), name  # 0: INT
+        assert isinstance(w.value, int)
+    assert all(shown[n].proto.data_type == 1 for n in floats)  # 1: FLOAT
+    name = ints[0]
+    shown[name].set_value(shown[name].value + 1).run()
+    assert not at.exception and not at.error
+    assert all(m.delta.endswith("pp") for m in at.metric)
+
+
+def test_a_rejected_edit_keeps_the_editor() -> None:
+    at = _page(DILI)
+    spec = next(i for i in get_bundle(DILI).card["inputs"] if i["dtype"] == "int" and i["max"] - i["min"] >= 2)
+    [token] = [t for t in at.session_state["wi_edits"] if t.startswith(f"{DILI}|")]
+    # a fraction inside the range, as the float input once let through to the model
+    at.session_state["wi_edits"] = {token: {spec["name"]: spec["min"] + 0.5}}
+    at.run()
+    assert not at.exception
+    assert any("is not a whole number" in e.value for e in at.error)
+    assert [w for w in at.number_input if w.key.startswith("edit_")], "the editor is gone"
+    assert len(at.metric) == 3 and not any(m.delta for m in at.metric)  # back on the row's own values
+    assert _edits(at) == {}
 
 
 def test_ice_curve_marks_the_current_prediction() -> None:

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from precimed.cards import feature_labels
 from precimed.explain.tabular import explain_rows
+from precimed.format import probability
 from precimed.predict import predict_proba
 from precimed.registry import Bundle, get_bundle, read_bundle
 from precimed.report import build_report, pseudonymise, report_for_row
@@ -67,7 +68,7 @@ def test_pdf_holds_everything_and_no_identifier(genomic: Bundle, table: Validate
     probs, expl = _expected(genomic, table, 1)
     assert pseudonymise(ident, key=KEY) in text and "Patient (pseudonymised)" in text
     assert ident not in text and ident.encode() not in data  # nor in metadata
-    assert _flat(card["name"]) in text and "version 1.0.0" in text
+    assert _flat(card["name"]) in text and f"version {card['version']}" in text
     assert card["weights_sha256"] in text.replace(" ", "")
     pos = card["positive_class"]
     pred = pos if probs[1] >= card["threshold"] else "no metastasis"
@@ -78,7 +79,7 @@ def test_pdf_holds_everything_and_no_identifier(genomic: Bundle, table: Validate
     top = max(expl.values, key=lambda k: abs(expl.values[k]))
     shown = feature_labels(card)[top]  # gene symbol beside the probe column
     assert f"{shown} = " in text and f"{expl.values[top]:+.3f}" in text  # the explanation chart
-    assert f"Why P({pos}) = {expl.output:.3f}" in text
+    assert f"Why P({pos}) = {probability(expl.output)}" in text
     assert "Intended use." in text and _flat(card["intended_use"])[:60] in text
     assert "Out of scope." in text and "Evaluation." in text and "AUROC 0.7" in text
     for item in card["limitations"]:
