@@ -79,7 +79,9 @@ def test_upload_a_dicom_shows_prediction_and_heatmap_overlay() -> None:
     metric = at.metric[0]
     assert metric.label == "P(lesion)" and float(metric.value.lstrip("<> ").rstrip("%")) > 50
     text = _text(at)
-    assert "Not for clinical use" in text and "version 1.0.0" in text
+    card = Path(__file__).resolve().parents[2] / "assets" / "models" / "lesion-cnn-synthetic" / "card.json"
+    version = json.loads(card.read_text("utf-8"))["version"]
+    assert "Not for clinical use" in text and f"version {version}" in text
     assert "Strongest regions" in text
     assert _chart(at, "imaging_probabilities")["data"][0]["type"] == "bar"
     # CT: presets offered; the default is the file's own window or soft tissue
