@@ -150,8 +150,7 @@ def explanation_figures(quick: bool) -> list[dict[str, Any]]:
 
     rows = []
     for evals, note in ((500, "SHAP's image-example setting"),
-                        (2000, "finer; still a lower pointing game than ours on the recorded "
-                               "test lesions: 0.85 vs 0.95 on 20")):
+                        (2000, "finer")):
         base = median_ms(lambda e=evals: partition(x[np.newaxis], max_evals=e, batch_size=50,
                                                    silent=True), 2 if quick else 5, warmup=1)
         rows.append({
