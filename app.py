@@ -6,8 +6,10 @@ home page. It reads only the model cards, so it renders without importing Tensor
 ``python app.py [streamlit options]`` (what ``make run`` does) starts the server *and* the
 warm-up (:mod:`precimed.warmup`: TensorFlow, SHAP and every shipped bundle loaded, one predict
 and one explanation each) in a background thread of the server process, so the first user does
-not wait for TensorFlow. Under a bare ``streamlit run app.py`` the warm-up starts with the first
-session instead.
+not wait for TensorFlow. The thread waits until the first page a user opens has rendered (at
+most ``warmup.FIRST_RUN_WAIT_S``), so that page does not share the CPU with ``import
+tensorflow``. Under a bare ``streamlit run app.py`` the warm-up starts with the first session
+instead.
 """
 
 from __future__ import annotations
@@ -63,17 +65,22 @@ def home() -> None:
 def main() -> None:
     from streamlit import runtime
 
-    if runtime.exists() and os.environ.get("PRECIMED_WARMUP", "1") != "0":
-        from precimed import warmup
+    from precimed import warmup
 
-        warmup.start()  # idempotent: already running when launched by `python app.py`
+    if runtime.exists() and os.environ.get("PRECIMED_WARMUP", "1") != "0":
+        # idempotent: already started when launched by `python app.py`; it begins once this
+        # first script run has ended
+        warmup.start(defer_s=warmup.FIRST_RUN_WAIT_S)
     st.set_page_config(page_title="PreciMed", page_icon="🧬", layout="wide")
     pages = [st.Page(home, title="Home", icon="🏠", default=True, url_path="home")]
     for path in sorted((ROOT / "pages").glob("[0-9]*_*.py"), key=lambda p: int(p.stem.split("_")[0])):
         pages.append(st.Page(str(path), title=page_title(path), url_path=path.stem.split("_", 1)[1]))
     # pages/_auth.py: with OIDC login on, anonymous users see only a sign-in screen, at any URL
     require_login([p.url_path for p in pages])
-    st.navigation(pages).run()
+    try:
+        st.navigation(pages).run()
+    finally:  # rerun and stop requests end a run too
+        warmup.first_run_done()
 
 
 def serve(argv: list[str]) -> int:
@@ -83,7 +90,7 @@ def serve(argv: list[str]) -> int:
     if os.environ.get("PRECIMED_WARMUP", "1") != "0":
         from precimed import warmup
 
-        warmup.start()
+        warmup.start(defer_s=warmup.FIRST_RUN_WAIT_S)
     sys.argv = ["streamlit", "run", str(Path(__file__).resolve()), *argv]
     return int(cli.main() or 0)
 

@@ -498,7 +498,7 @@ def main() -> int:
                            later_row_switch_ms=med(rows)))
     figures.append(summary("first explanation, user at server start (from start), browser", from_start,
                            med(warm), "warm-up finished after start", None))
-    figures.append(summary("home page, fresh server (warm-up running), browser", home, med(floor_times),
+    figures.append(summary("home page opened at server start (fresh server), browser", home, med(floor_times),
                            "Streamlit floor (empty fragment)", TARGETS["home"]))
     figures.append(summary("Streamlit floor: empty fragment rerun round trip, browser", floor_times,
                            med(floor_times), "itself", None))

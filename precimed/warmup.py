@@ -33,6 +33,12 @@ from precimed import lazy
 _STATUS: dict[str, Any] = {"state": "not started", "bundles": {}}
 _THREAD: threading.Thread | None = None
 _START_LOCK = threading.Lock()
+_FIRST_RUN_DONE = threading.Event()
+# How long a server's warm-up waits for the first page to finish rendering. Importing TensorFlow
+# holds the GIL for up to 1.2 s at a time and takes a core for 6-7 s: a home page opened while
+# it ran took 9.8 s instead of 2.1-2.7 s (bench_ui.py, 2 cores). A user who comes later finds
+# the warm-up under way or done.
+FIRST_RUN_WAIT_S = 10.0
 
 
 def status() -> dict[str, Any]:
@@ -95,13 +101,30 @@ def warm_all(bundles: list[Any] | None = None) -> dict[str, Any]:
     return status()
 
 
-def start() -> bool:
-    """Start :func:`warm_all` in a daemon thread, once per process. True if this call started it."""
+def first_run_done() -> None:
+    """Called when a page's script run ends: a deferred warm-up (see :func:`start`) may begin."""
+    _FIRST_RUN_DONE.set()
+
+
+def _after_first_run(wait_s: float) -> None:
+    _STATUS["state"] = "waiting for the first page"
+    _FIRST_RUN_DONE.wait(wait_s)
+    warm_all()
+
+
+def start(defer_s: float = 0.0) -> bool:
+    """Start :func:`warm_all` in a daemon thread, once per process. True if this call started it.
+
+    With ``defer_s`` > 0 the thread first waits until a page's first script run has ended
+    (:func:`first_run_done`), at most ``defer_s`` seconds, so the first page a user opens on a
+    fresh server does not share the CPU and the GIL with ``import tensorflow``.
+    """
     global _THREAD
     with _START_LOCK:
         if _THREAD is not None:
             return False
-        _THREAD = threading.Thread(target=warm_all, name="precimed-warmup", daemon=True)
+        target: Any = warm_all if defer_s <= 0 else (lambda: _after_first_run(defer_s))
+        _THREAD = threading.Thread(target=target, name="precimed-warmup", daemon=True)
         _THREAD.start()
         return True
 

@@ -79,3 +79,35 @@ def test_a_page_importing_tensorflow_during_the_warm_up_does_not_deadlock() -> N
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "Deadlock" not in out.stderr, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "done"
+
+
+def test_a_deferred_warm_up_waits_for_the_first_page_then_runs() -> None:
+    """``start(defer_s)`` (what the server does) holds the imports back until a page's first
+    script run has ended, or ``defer_s`` has passed, so that page does not wait for them."""
+    code = (
+        "import sys, time\n"
+        "from precimed import warmup\n"
+        "assert warmup.start(defer_s=60)\n"
+        "time.sleep(1.0)\n"
+        "print(warmup.status()['state'], 'tensorflow' in sys.modules)\n"
+        "warmup.first_run_done()\n"
+        "assert warmup.wait(300)\n"
+        "print(warmup.status()['state'], 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-2:] == ["waiting for the first page False", "done True"]
+
+
+def test_a_deferred_warm_up_starts_anyway_when_no_page_comes() -> None:
+    code = (
+        "import time\n"
+        "from precimed import warmup\n"
+        "t = time.perf_counter()\n"
+        "assert warmup.start(defer_s=0.5)\n"
+        "assert warmup.wait(300)\n"
+        "print(warmup.status()['state'], time.perf_counter() - t > 0.5)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "done True"
