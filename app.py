@@ -75,11 +75,11 @@ def main() -> None:
     pages = [st.Page(home, title="Home", icon="🏠", default=True, url_path="home")]
     for path in sorted((ROOT / "pages").glob("[0-9]*_*.py"), key=lambda p: int(p.stem.split("_")[0])):
         pages.append(st.Page(str(path), title=page_title(path), url_path=path.stem.split("_", 1)[1]))
-    # pages/_auth.py: with OIDC login on, anonymous users see only a sign-in screen, at any URL
-    require_login([p.url_path for p in pages])
     try:
+        # pages/_auth.py: with OIDC login on, anonymous users see only a sign-in screen, at any URL
+        require_login([p.url_path for p in pages])
         st.navigation(pages).run()
-    finally:  # rerun and stop requests end a run too
+    finally:  # the sign-in screen, rerun and stop requests end a run too
         warmup.first_run_done()
 
 
