@@ -13,6 +13,14 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _python(code: str, *, timeout: int = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter at the repository root; it must exit 0."""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout, env={**os.environ, **env})
+    assert out.returncode == 0 and "Deadlock" not in out.stderr, out.stderr[-2000:]
+    return out
+
+
 def test_home_lists_models_and_disclaimer() -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.run()
@@ -34,9 +42,7 @@ def test_home_does_not_import_tensorflow() -> None:
         "assert not at.exception, at.exception\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'shap') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PRECIMED_WARMUP": "0"})
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _python(code, timeout=120, PRECIMED_WARMUP="0")
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -56,8 +62,7 @@ def test_warm_up_loads_predicts_and_explains_every_bundle_it_is_given() -> None:
         "print(json.dumps({'state': s['state'], 'bundles': s['bundles'],\n"
         "                  'tf': 'tensorflow' in sys.modules, 'shap': 'shap' in sys.modules}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _python(code)
     status = json.loads(out.stdout.strip().splitlines()[-1])
     assert status["state"] == "done" and status["tf"] and status["shap"]
     assert status["bundles"]["breast-cytology-wdbc"]["ok"] and status["bundles"]["lesion-cnn-synthetic"]["ok"]
@@ -76,8 +81,7 @@ def test_a_page_importing_tensorflow_during_the_warm_up_does_not_deadlock() -> N
         "assert warmup.wait(300)\n"
         "print(warmup.status()['state'])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0 and "Deadlock" not in out.stderr, out.stderr[-2000:]
+    out = _python(code)
     assert out.stdout.strip().splitlines()[-1] == "done"
 
 
@@ -94,8 +98,7 @@ def test_a_deferred_warm_up_waits_for_the_first_page_then_runs() -> None:
         "assert warmup.wait(300)\n"
         "print(warmup.status()['state'], 'tensorflow' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _python(code)
     assert out.stdout.strip().splitlines()[-2:] == ["waiting for the first page False", "done True"]
 
 
@@ -108,6 +111,5 @@ def test_a_deferred_warm_up_starts_anyway_when_no_page_comes() -> None:
         "assert warmup.wait(300)\n"
         "print(warmup.status()['state'], time.perf_counter() - t > 0.5)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _python(code)
     assert out.stdout.strip().splitlines()[-1] == "done True"
