@@ -2,9 +2,10 @@
 prediction and the SHAP waterfall move; ICE/PDP curves; counterfactuals; named scenarios.
 Image models: occlude part of the image and compare an occlusion map with the SHAP heatmap.
 
-A thin view: every computation is in ``precimed.whatif``, the widgets in ``pages/_whatif_table.py``
-and ``pages/_whatif_image.py``. The editor, results and curves are a fragment: an edit reruns
-only them. Uploaded tables stay in this session's memory.
+A thin view: every computation is in ``precimed.whatif``, the widgets in
+``pages/_whatif_table.py``, ``pages/_whatif_panels.py`` and ``pages/_whatif_image.py``. The
+editor, results and curves are a fragment: an edit reruns only them. Uploaded tables stay in
+this session's memory.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ if bundle.modality == "image":
     image_whatif(bundle)
     st.stop()
 
-from pages._whatif_table import Row, counterfactuals, edit_and_results, evaluate, scenarios  # noqa: E402
+from pages._whatif_panels import counterfactuals, scenarios  # noqa: E402
+from pages._whatif_table import Row, edit_and_results, evaluate  # noqa: E402
 
 subject = subject_word(card)
 chosen = table_input(bundle, prefix="wi_", subject=subject)
