@@ -212,7 +212,8 @@ class PacsClient:
         """
         import pydicom
 
-        from precimed.dicom.reader import MAX_DECODED_BYTES, load_members
+        from precimed.dicom.decode import MAX_DECODED_BYTES
+        from precimed.dicom.reader import load_members
 
         missing = f"the PACS has no series {series_uid} in study {study_uid}"
         instances = self._run("list the instances of a series", lambda: self._client.search_for_instances(
