@@ -13,20 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from precimed.plots import AWAY, TOWARD
+from precimed.report.evidence_text import ci_text
 
 _GROUP_COLOURS = [AWAY, TOWARD, "#009E73", "#CC79A7"]
-
-
-def ci_text(m: dict[str, Any] | None, digits: int = 3, pct: bool = False) -> str:
-    """``0.755 (0.670–0.834)``; ``89.1% (81.0–94.0)`` with ``pct``; ``—`` when missing."""
-    if not m or m.get("value") is None:
-        return "—"
-    scale, unit, d = (100.0, "%", 1) if pct else (1.0, "", digits)
-    out = f"{m['value'] * scale:.{d}f}{unit}"
-    if m.get("ci95"):
-        lo, hi = m["ci95"]
-        out += f" ({lo * scale:.{d}f}–{hi * scale:.{d}f})"
-    return out
 
 
 def _auc_key(card: dict[str, Any]) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 from precimed.evaluation.caveats import caveat_line
 
 
-def _ci(m: dict[str, Any] | None, digits: int = 3, pct: bool = False) -> str:
+def ci_text(m: dict[str, Any] | None, digits: int = 3, pct: bool = False) -> str:
+    """``0.755 (0.670–0.834)``; ``89.1% (81.0–94.0)`` with ``pct``; ``—`` when missing."""
     if not m or m.get("value") is None:
         return "—"
     scale, unit, d = (100.0, "%", 1) if pct else (1.0, "", digits)
@@ -33,8 +34,8 @@ def baselines_sentence(card: dict[str, Any]) -> str | None:
         return None
     key = "auroc" if card["task"] == "binary" else "auroc_macro"
     word = "AUROC" if key == "auroc" else "macro AUROC"
-    parts = [f"this network {_ci(ev['metrics'][key])}"]
-    parts += [f"{b['name']} {_ci(b[key])}" for b in ev["baselines"]]
+    parts = [f"this network {ci_text(ev['metrics'][key])}"]
+    parts += [f"{b['name']} {ci_text(b[key])}" for b in ev["baselines"]]
     brier = " / ".join(f"{m['brier']['value']:.3f}" for m in [ev["metrics"], *ev["baselines"]])
     return (f"{word} on the same folds and repeats: " + "; ".join(parts)
             + f" (Brier, same order: {brier}). {ev.get('baseline_verdict', '')}").strip()
@@ -44,17 +45,17 @@ def _groups(src: dict[str, Any], horizon: str) -> str:
     groups = src.get("groups") or []
     if len(groups) < 2:
         return "—"
-    return " / ".join(_ci(g.get(horizon), pct=True) for g in (groups[0], groups[-1]))
+    return " / ".join(ci_text(g.get(horizon), pct=True) for g in (groups[0], groups[-1]))
 
 
 def _hazard(src: dict[str, Any]) -> str:
     hr = src.get("hazard_ratio") or {}
     out = []
     if hr.get("unadjusted"):
-        out.append(f"HR {_ci(hr['unadjusted'], 2)} unadjusted")
+        out.append(f"HR {ci_text(hr['unadjusted'], 2)} unadjusted")
     if hr.get("adjusted"):
         adj = hr["adjusted"]
-        out.append(f"{'' if out else 'HR '}{_ci(adj, 2)} adjusted for "
+        out.append(f"{'' if out else 'HR '}{ci_text(adj, 2)} adjusted for "
                    f"{', '.join(adj.get('adjusted_for', []))}")
     return ", ".join(out)
 
@@ -71,8 +72,8 @@ def survival_sentence(card: dict[str, Any]) -> str | None:
         if _hazard(src):
             text += f"; {_hazard(src)}"
         if src.get("sensitivity"):
-            text += (f"; sensitivity {_ci(src['sensitivity'], 2)}, specificity "
-                     f"{_ci(src.get('specificity'), 2)}")
+            text += (f"; sensitivity {ci_text(src['sensitivity'], 2)}, specificity "
+                     f"{ci_text(src.get('specificity'), 2)}")
         return text
 
     parts = [one("This model (out-of-fold)" if card.get("kind") != "published_reference"
