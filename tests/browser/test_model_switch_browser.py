@@ -110,6 +110,22 @@ def test_imaging_has_one_model() -> None:
         "a second image model ships: add the Imaging page to the model-switch test")
 
 
+def _switch(page: Any, picker: str, n: int, model_id: str, ready: str) -> tuple[Any, str, float]:
+    """Switch ``picker`` to ``model_id`` (switch ``n``; 0 is the first render), wait for its
+    banner and ``ready``, and check the page is clean and names the model. Returns (bundle,
+    where, seconds waited)."""
+    bundle = BUNDLES[model_id]
+    t0 = time.perf_counter()
+    if n:
+        choose(page, picker, label(bundle))
+    settle(page, banner(model_id), ready)
+    waited = time.perf_counter() - t0
+    where = f"after switch {n} to {model_id}"
+    assert_clean(page, where)
+    check_model_shown(page, bundle, picker)
+    return bundle, where, waited
+
+
 def test_genomics_model_switches(page: Any, app_url: str) -> None:
     page.goto(f"{app_url}/genomics")
     picker = ".st-key-tabular_model"
@@ -118,15 +134,8 @@ def test_genomics_model_switches(page: Any, app_url: str) -> None:
     settle(page, picker, banner(TABULAR[0]))
     waits: list[float] = []
     for n, model_id in enumerate([TABULAR[0], *models]):
-        bundle = BUNDLES[model_id]
-        t0 = time.perf_counter()
-        if n:
-            choose(page, picker, label(bundle))
-        settle(page, banner(model_id), ".st-key-waterfall .js-plotly-plot")
-        waits.append(time.perf_counter() - t0)
-        where = f"after switch {n} to {model_id}"
-        assert_clean(page, where)
-        check_model_shown(page, bundle, picker)
+        bundle, where, waited = _switch(page, picker, n, model_id, ".st-key-waterfall .js-plotly-plot")
+        waits.append(waited)
         check_row_picker(page, "row", model_id)
         explained = check_class_picker(page, "explain_class", bundle)
         check_probability_metrics(page, bundle, '[class*="st-key-gx_probs_"]',
@@ -156,16 +165,10 @@ def test_what_if_model_switches(page: Any, app_url: str) -> None:
     edits = 0
     waits: list[float] = []
     for n, model_id in enumerate([ALL[0], *models]):
-        bundle = BUNDLES[model_id]
-        t0 = time.perf_counter()
-        if n:
-            choose(page, picker, label(bundle))
-        settle(page, banner(model_id), ".st-key-wi_occ_image .js-plotly-plot" if bundle.modality == "image"
-               else ".st-key-wi_waterfall_after .js-plotly-plot")
-        where = f"after switch {n} to {model_id}"
-        waits.append(time.perf_counter() - t0)
-        assert_clean(page, where)
-        check_model_shown(page, bundle, picker)
+        ready = (".st-key-wi_occ_image .js-plotly-plot" if BUNDLES[model_id].modality == "image"
+                 else ".st-key-wi_waterfall_after .js-plotly-plot")
+        bundle, where, waited = _switch(page, picker, n, model_id, ready)
+        waits.append(waited)
         if bundle.modality == "image":
             check_class_picker(page, "wi_img_class", bundle)
             check_probability_metrics(page, bundle, "", every_class=True, suffix=" with the region hidden")
