@@ -30,6 +30,10 @@ import numpy as np
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "softplus", "linear")
 PAIR_CELLS = 4_000_000  # pairs × units per block (32 MB of float64)
 THRESHOLD = 1e-6  # SHAP's: below it the true gradient at the reference replaces the ratio
+# A smooth activation's ratio divides a float32 difference of nearly equal outputs by |x − r|:
+# below this gap its rounding (TensorFlow's and ours differ in the last bit) moved values by up
+# to 8e-6 (2 rows in 2,000 of the genomic model); at or above it, by at most 4.7e-7.
+UNSTABLE_GAP = 1e-3
 DTYPE = np.float32
 
 
@@ -148,6 +152,28 @@ def forward(steps: list[Step], x: np.ndarray) -> tuple[np.ndarray, list[np.ndarr
 
 def chain_values(steps: list[Step], x: np.ndarray, background: np.ndarray) -> np.ndarray:
     """DeepExplainer's values for rows ``x``: shape (rows, inputs, outputs)."""
+    return chain_values_checked(steps, x, background)[0]
+
+
+def _unstable(act: str, delta: np.ndarray) -> np.ndarray:
+    """Per row, whether some (row, reference, unit) pair's multiplier is ill-conditioned in
+    float32: a smooth activation's gap below :data:`UNSTABLE_GAP`, or a ReLU's gap so near
+    SHAP's threshold that rounding could pick the other branch (ratio against gradient)."""
+    gap = np.abs(delta)
+    if act == "linear":
+        return np.zeros(len(delta), dtype=bool)
+    limit = 2 * THRESHOLD if act == "relu" else UNSTABLE_GAP
+    return ((gap > 0) & (gap < limit)).any(axis=(1, 2))
+
+
+def chain_values_checked(steps: list[Step], x: np.ndarray,
+                         background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values as :func:`chain_values`, per row whether they are ill-conditioned).
+
+    A row is ill-conditioned when one of its multipliers divides by a gap so small that float32
+    rounding, which differs between TensorFlow and NumPy, shows at 1e-6 (see :func:`_unstable`);
+    callers that must equal DeepExplainer recompute those rows with it.
+    """
     x = np.asarray(x, dtype=DTYPE)
     bg = np.asarray(background, dtype=DTYPE)
     out_x, pre_x = forward(steps, x)
@@ -156,12 +182,14 @@ def chain_values(steps: list[Step], x: np.ndarray, background: np.ndarray) -> np
     widest = max([x.shape[1]] + [s.a.shape[1] for s in steps if s.kind == "dense" and s.a is not None])
     k = max(1, PAIR_CELLS // (len(bg) * widest))
     values = np.zeros((len(x), x.shape[1], outputs))
+    unstable = np.zeros(len(x), dtype=bool)
     for start in range(0, len(x), k):
         sl = slice(start, start + k)
         mults = []  # per act step, (rows, refs, units) multipliers
         for zx, zb, s in zip(pre_x, pre_b, [s for s in steps if s.kind == "act"], strict=True):
             a, b = zx[sl][:, None, :], zb[None, :, :]
             delta = a - b
+            unstable[sl] |= _unstable(s.act, delta)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = (_f(s.act, a) - _f(s.act, b)) / delta
             mults.append(np.where(np.abs(delta) < THRESHOLD, _df(s.act, b), ratio).astype(DTYPE))
@@ -181,13 +209,14 @@ def chain_values(steps: list[Step], x: np.ndarray, background: np.ndarray) -> np
                 elif s.kind == "affine":
                     g = g * s.a
             values[sl, :, i] = (g * diff).mean(axis=1)
-    return values
+    return values, unstable
 
 
 def verified_chain(model: Any, background: np.ndarray, reference: Any,
                    sample: np.ndarray) -> list[Step] | None:
     """The chain of ``model`` if its forward pass matches the model on the background (1e-5)
-    and its values match ``reference(sample)`` (DeepExplainer's per-row values) to 1e-6."""
+    and its values match ``reference(sample)`` (DeepExplainer's per-row values) to 1e-6 on the
+    sample's well-conditioned rows (the others are recomputed by the reference when used)."""
     from precimed.predict import raw_output
 
     steps = chain_of(model)
@@ -199,9 +228,10 @@ def verified_chain(model: Any, background: np.ndarray, reference: Any,
                 np.abs(out - raw_output(model, background)).max() > 1e-5:
             return None
         ref, _ = reference(sample)
-        mine = chain_values(steps, sample, background)
+        mine, unstable = chain_values_checked(steps, sample, background)
     except (ValueError, AttributeError, TypeError):
         return None
-    if mine.shape != ref.shape or np.abs(mine - ref).max() > 1e-6:
+    if mine.shape != ref.shape or unstable.mean() > 0.5 or \
+            np.abs(mine - ref)[~unstable].max() > 1e-6:
         return None
     return steps
