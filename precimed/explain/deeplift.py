@@ -7,7 +7,7 @@ gradient is replaced by ``(f(x) − f(r)) / (x − r)`` (the true gradient at th
 over the background references *r* of ``multiplier × (x_j − r_j)``. This module runs that rule
 directly: each row and each background row goes forward once, and only the multipliers are
 formed per (row, reference) pair, so 10^6 rows take seconds where SHAP's graph (one row per
-call, or :mod:`precimed.explain.batched`) takes minutes.
+call) takes minutes.
 
 Written by hand because SHAP offers no batched form of its TF2 DeepExplainer; the rule is the
 one of ``shap/explainers/_deep/deep_tf.py`` (``nonlinearity_1d_handler``). It is used only after
