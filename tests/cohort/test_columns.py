@@ -154,3 +154,14 @@ def test_clean_text_columns_take_the_shortcut_with_the_same_result(genomic: Bund
     got = check_chunk(batch, genomic.card)
     assert got.valid.size == 399 and "not a number" in got.errors[6]
     assert "training median" in got.warnings[5] and "extrapolation" in got.warnings[8]
+
+
+def test_no_missing_token_is_a_plain_decimal() -> None:
+    """The text shortcut parses a column of plain decimals without looking for missing tokens:
+    that holds only while no token (say a "-999" sentinel) is itself a plain decimal."""
+    import re
+
+    from precimed.cohort.columns import NUMBER
+    from precimed.tabular.validate import _MISSING_TOKENS
+
+    assert _MISSING_TOKENS and not [t for t in _MISSING_TOKENS if re.match(NUMBER, t)]
