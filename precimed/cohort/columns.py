@@ -152,7 +152,7 @@ def _plain_decimals(arr: pa.Array) -> np.ndarray | None:
     """A text column's numbers when every cell, trimmed, is a plain decimal (:data:`NUMBER`),
     parsed as :func:`_numeric` parses such cells; else ``None``. Three passes (trim, match,
     cast) instead of eight: such a cell is ASCII and no missing token (no token is a plain
-    decimal; a test holds that), so neither needs a test."""
+    decimal, as a test checks), so neither property needs its own pass."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
