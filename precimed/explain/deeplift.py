@@ -17,7 +17,7 @@ rows, that its forward pass reproduces the model and its values reproduce DeepEx
 
 Example:
     >>> chain = chain_of(model)  # doctest: +SKIP
-    >>> values = chain_values(chain, x, background)  # (rows, inputs, outputs)  # doctest: +SKIP
+    >>> values, unstable = chain_values_checked(chain, x, background)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -150,11 +150,6 @@ def forward(steps: list[Step], x: np.ndarray) -> tuple[np.ndarray, list[np.ndarr
     return h, pre
 
 
-def chain_values(steps: list[Step], x: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """DeepExplainer's values for rows ``x``: shape (rows, inputs, outputs)."""
-    return chain_values_checked(steps, x, background)[0]
-
-
 def _unstable(act: str, delta: np.ndarray) -> np.ndarray:
     """Per row, whether some (row, reference, unit) pair's multiplier is ill-conditioned in
     float32: a smooth activation's gap below :data:`UNSTABLE_GAP`, or a ReLU's gap so near
@@ -168,7 +163,8 @@ def _unstable(act: str, delta: np.ndarray) -> np.ndarray:
 
 def chain_values_checked(steps: list[Step], x: np.ndarray,
                          background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values as :func:`chain_values`, per row whether they are ill-conditioned).
+    """(DeepExplainer's values for rows ``x``, shape (rows, inputs, outputs); per row whether
+    they are ill-conditioned).
 
     A row is ill-conditioned when one of its multipliers divides by a gap so small that float32
     rounding, which differs between TensorFlow and NumPy, shows at 1e-6 (see :func:`_unstable`);
