@@ -273,11 +273,14 @@ def genomics_switches(page: Any, url: str, repeats: int) -> tuple[list[float], l
     choose(page, ".st-key-tabular_model", get_bundle(GSE).card["name"][:40])
     sel = ".st-key-waterfall"
     page.locator(f"{sel} .js-plotly-plot").wait_for()
+    page.wait_for_function(idle_js(), polling="raf")
+    # this model's row picker: the previous model's (another key) can linger while the page swaps
+    picker = f'[class*="st-key-row__{GSE}__"]'
     rows = []
     for k in range(repeats + 1):
         prev = page.evaluate(plot_sig(sel))
         ms = timed(page, lambda k=k: pick(page, f"row {(k % 5) + 1} "), changed_js(sel), prev,  # 6 sample rows
-                   prepare=lambda: open_picker(page, '[class*="st-key-row__"]'))
+                   prepare=lambda: open_picker(page, picker))
         page.wait_for_function(idle_js(), polling="raf")
         if k:
             rows.append(ms)
