@@ -129,8 +129,11 @@ def timed(page: Any, action: Callable[[], None], done_js: str, arg: Any = None,
 
 
 def plot_sig(selector: str) -> str:
-    """JS: a signature of the plotly chart's data and title (changes when it is redrawn)."""
-    return (f"(() => {{ const el = document.querySelector('{selector} .js-plotly-plot'); "
+    """JS: a signature of the chart (changes when it is redrawn): an SVG chart's markup
+    (``precimed.charts``), else the plotly chart's data and title."""
+    return (f"(() => {{ const svg = document.querySelector('{selector} svg[data-chart]'); "
+            "if (svg) return svg.outerHTML; "
+            f"const el = document.querySelector('{selector} .js-plotly-plot'); "
             "if (!el || !el.data) return null; const t = el.layout && el.layout.title; "
             "return JSON.stringify([el.data.map(d => [d.y, d.x, d.z && d.z.length, d.source && d.source.length]), "
             "t && (t.text || t)]); })()")
@@ -248,7 +251,7 @@ def cohort_csv(n: int, seed: int) -> bytes:
 def whatif_edits(page: Any, url: str, model: str, name: str, repeats: int) -> list[float]:
     page.goto(f"{url}/what_if")
     choose(page, ".st-key-wi_model", name)
-    page.locator(".st-key-wi_waterfall_after .js-plotly-plot").wait_for()
+    page.locator(".st-key-wi_waterfall_after svg[data-chart]").wait_for()
     # the strongest editable feature's +/- buttons: the widget's own step, inside the plausible
     # range (a typed value outside it is refused by the widget and nothing is redrawn)
     box = page.locator('[class*="st-key-edit_"]:has([data-testid="stNumberInputField"]:not([disabled]))').first
@@ -272,7 +275,7 @@ def genomics_switches(page: Any, url: str, repeats: int) -> tuple[list[float], l
     page.goto(f"{url}/genomics")
     choose(page, ".st-key-tabular_model", get_bundle(GSE).card["name"][:40])
     sel = ".st-key-waterfall"
-    page.locator(f"{sel} .js-plotly-plot").wait_for()
+    page.locator(f"{sel} svg[data-chart]").wait_for()
     page.wait_for_function(idle_js(), polling="raf")
     # this model's row picker: the previous model's (another key) can linger while the page swaps
     picker = f'[class*="st-key-row__{GSE}__"]'
@@ -351,7 +354,7 @@ def fresh_servers(browser: Any, n: int) -> tuple[list[float], ...]:
     user (a new tab); first explanation when the user comes the moment the server answers (from
     the server's start); warm-up seconds. Each user is a new browser tab (context)."""
     home, after_warm, from_start, warm, later = [], [], [], [], []
-    sel = ".st-key-waterfall .js-plotly-plot"
+    sel = ".st-key-waterfall svg[data-chart]"
     for k in range(n):
         for immediate in (False, True):
             with server() as (url, t0, log):

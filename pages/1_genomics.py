@@ -25,13 +25,15 @@ from pages._ui import (
     row_labeller,
     scoped,
     show_error,
+    svg_chart,
     table_input,
 )
 from precimed.cards import feature_labels, subject_word
+from precimed.charts import WATERFALL_BARS, probability_svg, waterfall, waterfall_svg
 from precimed.errors import PrecimedInputError
 from precimed.evaluation.caveats import subgroup_caveats
 from precimed.format import blank_missing
-from precimed.plots import WATERFALL_BARS, beeswarm_figure, probability_figure, waterfall_figure
+from precimed.plots import beeswarm_figure
 from precimed.tabular.validate import MISSING_POLICY, ValidatedTable, flag_headline, validate_table
 
 page_setup()
@@ -110,17 +112,17 @@ def patient_view(table: ValidatedTable, predictions: list[Any], input_key: str) 
         st.warning(line, icon="⚠️")
     left, right = st.columns([1, 2])
     with left:
-        st.plotly_chart(probability_figure(pred.probabilities, threshold=card.get("threshold"),
-                                           positive_class=pos or explain_class), key="probabilities")
+        svg_chart(probability_svg(pred.probabilities, threshold=card.get("threshold"),
+                                  positive_class=pos or explain_class), key="probabilities")
         if headline := flag_headline(table, row, labels):
             st.warning(headline, icon="⚠️")
         card_summary(card)
     with right:
         st.subheader(f"Why: SHAP explanation for this {subject}")
-        st.plotly_chart(waterfall_figure(expl.base_value, expl.values, expl.feature_values,
-                                         output=expl.output, class_name=expl.class_name,
-                                         max_features=WATERFALL_BARS, labels=labels, flagged=flagged),
-                        key="waterfall")
+        svg_chart(waterfall_svg(waterfall(expl.base_value, expl.values, expl.feature_values,
+                                          output=expl.output, class_name=expl.class_name,
+                                          max_features=WATERFALL_BARS, labels=labels, flagged=flagged)),
+                  key="waterfall")
         st.caption(f"{expl.method}, background: {card['explanation']['background']}. "
                    f"Red bars push toward '{expl.class_name}', blue bars away"
                    + (f"; the {len(expl.values) - WATERFALL_BARS} weakest features are summed "

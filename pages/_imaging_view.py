@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import card_summary, class_metrics, memo, model_banner, scoped, show_error
+from pages._ui import card_summary, class_metrics, memo, model_banner, scoped, show_error, svg_chart
+from precimed.charts import probability_svg
 from precimed.dicom import LoadResult, file_windows, render, window_choices
 from precimed.dicom.deid import metadata_rows
 from precimed.dicom.window import Window, to_png
 from precimed.imaging.check import assess_frame, scope_message
 from precimed.imaging.figures import heatmap_scale, image_figure
-from precimed.plots import probability_figure
 from precimed.registry import Bundle
 
 state = st.session_state
@@ -180,8 +180,8 @@ def _prediction_panel(bundle: Bundle, frame: Any, frames: list[Any], probabiliti
         st.markdown(f"Prediction: **{decision}**"
                     + (f" (threshold {threshold:g} on P({pos}))" if pos and threshold else
                        " (most probable class)"))
-        st.plotly_chart(probability_figure(probabilities, threshold=threshold, positive_class=pos),
-                        key="imaging_probabilities")
+        svg_chart(probability_svg(probabilities, threshold=threshold, positive_class=pos),
+                  key="imaging_probabilities")
         card_summary(card)
     with right:
         if expl is not None:

@@ -96,6 +96,16 @@ def card_summary(card: dict[str, Any]) -> None:
         st.markdown("**Limitations.**\n" + "\n".join(f"- {x}" for x in card["limitations"]))
 
 
+def svg_chart(markup: str, key: str) -> None:
+    """Show a chart drawn as inline SVG (:mod:`precimed.charts`) in a keyed container.
+
+    The markup is built from escaped text only (``html.escape`` on every label), so letting
+    Markdown pass it through as HTML cannot inject script: no attribute or text comes raw
+    from an upload."""
+    with st.container(key=key):
+        st.markdown(markup, unsafe_allow_html=True)
+
+
 def show_error(exc: Exception) -> None:
     """A user error as ``st.error``; an internal fault as a short message, never a traceback."""
     if isinstance(exc, PrecimedInputError):

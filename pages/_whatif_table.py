@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages._ui import memo, scoped, show_error
+from pages._ui import memo, scoped, show_error, svg_chart
 from precimed.cards import FeatureSpec, feature_labels
+from precimed.charts import probability_svg, waterfall, waterfall_svg
 from precimed.errors import PrecimedInputError
-from precimed.format import number, percent, signed
-from precimed.plots import probability_figure, waterfall_figure
+from precimed.format import number, percent, probability, signed
 from precimed.registry import Bundle
 from precimed.tabular.validate import ValidatedTable
 from precimed.whatif.editor import describe_range, visible_features, widget_bounds
@@ -206,21 +206,20 @@ def _results(row: Row, result: Any, explain_class: str) -> None:
                              for f in result.changed) or "none"))
     for flag in result.flags:
         st.warning(f"Extrapolation: {flag.message}", icon="⚠️")
-    st.plotly_chart(probability_figure(result.after.probabilities, threshold=card.get("threshold"),
-                                       positive_class=card.get("positive_class")),
-                    key="wi_probabilities")
+    svg_chart(probability_svg(result.after.probabilities, threshold=card.get("threshold"),
+                              positive_class=card.get("positive_class")), key="wi_probabilities")
     # Stacked, edited above original: side by side they would be too narrow to read.
     base = result.base_values[explain_class]
     for key, which, values in (("wi_waterfall_after", "Edited", result.after),
                                ("wi_waterfall_before", "Original", result.before)):
         p = values.probabilities[explain_class]
-        st.plotly_chart(waterfall_figure(base, values.shap[explain_class], values.values, output=p,
-                                         class_name=explain_class, max_features=10,
-                                         labels=feature_labels(card),
-                                         flagged={f.feature: "extrapolated" for f in result.flags}
-                                         if which == "Edited" else None,
-                                         title=f"{which}: P({explain_class}) = {p:.3f} ({percent(p)})"),
-                        key=key)
+        svg_chart(waterfall_svg(waterfall(base, values.shap[explain_class], values.values, output=p,
+                                          class_name=explain_class, max_features=10,
+                                          labels=feature_labels(card),
+                                          flagged={f.feature: "extrapolated" for f in result.flags}
+                                          if which == "Edited" else None,
+                                          title=f"{which}: P({explain_class}) = {probability(p)} ({percent(p)})")),
+                  key=key)
     st.caption(f"{result.method}; red pushes toward '{explain_class}', blue away. Base value + "
                f"sum of bars = probability (largest error {result.additivity_error():.1e}).")
     if result.changed:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from precimed.cards import display_name, feature_labels
-from precimed.plots import waterfall_figure
+from precimed.charts import read_svg_bars, waterfall, waterfall_svg
 from precimed.registry import get_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +39,18 @@ def test_cards_name_probes_by_gene_symbol() -> None:
 
 def test_waterfall_marks_flagged_bars_even_when_small() -> None:
     values = {f"f{i}": 0.1 / (i + 1) for i in range(20)} | {"size": -0.0001}
-    fig = waterfall_figure(0.2, values, {"size": 25.0, "f0": 1.0}, output=0.2 + sum(values.values()),
-                           class_name="metastasis", max_features=5, labels={"f0": "GENE (f0)"},
-                           flagged={"size": "extrapolated"})
-    ys = list(fig.data[0].y)
-    assert any("size = 25 ⚠ extrapolated" in y for y in ys)  # kept though its |SHAP| is tiny
+    wf = waterfall(0.2, values, {"size": 25.0, "f0": 1.0}, output=0.2 + sum(values.values()),
+                   class_name="metastasis", max_features=5, labels={"f0": "GENE (f0)"},
+                   flagged={"size": "extrapolated"})
+    ys = [b.label for b in wf.bars]
+    assert "size = 25 ⚠ extrapolated" in ys  # kept though its |SHAP| is tiny
     assert "GENE (f0) = 1" in ys
-    assert sum(fig.data[0].x[:-1]) == pytest.approx(0.2 + sum(values.values()))
-    assert any(t.endswith("⚠") for t in fig.data[0].text)
+    assert sum(b.value for b in wf.bars[1:]) == pytest.approx(0.2 + sum(values.values()))
+    [flagged] = [b for b in wf.bars if b.flag]
+    assert flagged.text.endswith("⚠") and flagged.kind == "away"
+    drawn = read_svg_bars(waterfall_svg(wf))  # what the page and the HTML report show
+    assert [d["label"] for d in drawn] == ys
+    assert [d.get("flag") for d in drawn].count("extrapolated") == 1
 
 
 @pytest.mark.slow  # two CLI processes (TensorFlow import each)
@@ -83,7 +87,8 @@ def test_report_prints_flags_by_the_prediction_and_marks_bars(tmp_path: Path) ->
     content = gather(bundle.card, identifier="p1", probabilities=probs, explanation=expl,
                      warnings=table.row_warnings(0), flagged=table.row_flags(0))
     assert "'size' = 25 is outside the training range [0.6, 5] (extrapolation)" in content.warnings
-    labels = [b.label for b in content.bars]
+    assert content.waterfall is not None
+    labels = [b.label for b in content.waterfall.bars]
     assert "size = 25 ⚠ extrapolated" in labels
     assert "PPP1CC (X200726_at) = 11.8 ⚠ imputed" in labels
     from precimed.report.html import render_html

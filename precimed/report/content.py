@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precimed.cards import feature_labels, subject_word
+from precimed.charts import WATERFALL_BARS, Waterfall, waterfall
 from precimed.explain.base import Explanation
 from precimed.format import probability
-from precimed.plots import bar_label, fold_values
 from precimed.report.evidence_text import evidence_lines
 from precimed.report.pseudonym import pseudonymise
 
@@ -18,13 +18,7 @@ NOT_FOR_CLINICAL_USE = (
     "Not for clinical use. PreciMed is a research and demonstration tool, not a medical device. "
     "Its predictions must not guide the diagnosis or treatment of any patient."
 )
-CHART_FEATURES = 12  # = precimed.plots.WATERFALL_BARS: the same bar count as the screen
-
-
-@dataclass
-class ChartBar:
-    label: str
-    value: float
+CHART_FEATURES = WATERFALL_BARS  # the same bar count as the screen
 
 
 @dataclass
@@ -45,7 +39,7 @@ class ReportContent:
     threshold: float | None
     chart_title: str = ""
     chart_note: str = ""
-    bars: list[ChartBar] = field(default_factory=list)
+    waterfall: Waterfall | None = None  # the screen's own layout (precimed.charts)
     image_png: bytes | None = None
     summary: list[tuple[str, str]] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
@@ -115,10 +109,10 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
         image_png=image_png,
     )
     if explanation is not None:
-        folded = fold_values(explanation.values, CHART_FEATURES, keep=flagged)
-        labels = feature_labels(card)
-        content.bars = [ChartBar(bar_label(n, explanation.feature_values, labels, flagged), float(v))
-                        for n, v in folded]
+        content.waterfall = waterfall(explanation.base_value, explanation.values,
+                                      explanation.feature_values, output=explanation.output,
+                                      class_name=explanation.class_name, max_features=CHART_FEATURES,
+                                      labels=feature_labels(card), flagged=flagged)
         content.chart_title = (f"Why P({explanation.class_name}) = {probability(explanation.output)}: "
                                f"SHAP values ({explanation.method})")
         content.chart_note = (f"Base value (average over the training background) "

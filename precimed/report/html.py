@@ -1,8 +1,8 @@
 """The report as one self-contained HTML page: inline CSS and an inline SVG chart, no script,
 no external resource (a Content-Security-Policy forbids them), printable on one A4 page.
 
-The chart is written as SVG rectangles for the same reason as in the PDF: no plotting engine or
-browser is needed to produce it offline.
+The charts are the screen's own SVG (:mod:`precimed.charts`): no plotting engine or browser is
+needed to produce them offline, and the report shows the same bars as the page.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from precimed.plots import AWAY, NEUTRAL, TOWARD
+from precimed.charts import probability_svg, waterfall_svg
 from precimed.report.content import ReportContent
 
 CSS = """
@@ -20,36 +20,13 @@ max-width: 186mm; }
 h1 { font-size: 15pt; margin: 0 0 2mm; } h2 { font-size: 11pt; border-bottom: 1px solid #bbb;
 margin: 3mm 0 1mm; } p { margin: 0.8mm 0; } .warn { color: #B00020; font-weight: bold; }
 .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; } .flags { color: #8A5A00; }
-ul { margin: 0.5mm 0; padding-left: 5mm; } svg text { font-size: 8pt; }
+ul { margin: 0.5mm 0; padding-left: 5mm; }
 """
-
-
-def _svg_bars(bars: list[tuple[str, float, str]], *, scale_max: float, fmt: str) -> str:
-    row_h, label_w, width = 16, 300, 640
-    zero = label_w + (width - label_w - 60) / 2 if any(v < 0 for _, v, _ in bars) else label_w
-    half = (width - 60 - zero) or 1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{row_h * len(bars) + 4}" role="img">']
-    for i, (label, value, colour) in enumerate(bars):
-        y = i * row_h + 2
-        length = half * min(abs(value) / scale_max, 1.0) if scale_max > 0 else 0
-        left = zero - length if value < 0 else zero
-        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">'
-                     f'{escape(label)}</text>')
-        parts.append(f'<rect x="{left:.1f}" y="{y + 2}" width="{max(length, 0.5):.1f}" '
-                     f'height="{row_h - 4}" fill="{colour}"/>')
-        tx = zero + length + 4 if value >= 0 else zero + 4
-        parts.append(f'<text x="{tx:.1f}" y="{y + 11}">{escape(fmt.format(value))}</text>')
-    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="0" y2="{row_h * len(bars) + 4}" '
-                 'stroke="#444"/></svg>')
-    return "".join(parts)
 
 
 def render_html(c: ReportContent) -> bytes:
     """The report as UTF-8 HTML bytes."""
     e = escape
-    probs = [(f"P({n})", p, TOWARD if n == (c.positive_class or c.prediction) else NEUTRAL)
-             for n, p in c.probabilities.items()]
     out = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -65,18 +42,17 @@ def render_html(c: ReportContent) -> bytes:
         "<h2>Prediction</h2>",
         f"<p><b>Prediction.</b> {e(c.prediction)}</p>",
         f"<p><b>Decision rule.</b> {e(c.decision_rule)}</p>",
-        _svg_bars(probs, scale_max=1.0, fmt="{:.1%}"),
+        probability_svg(c.probabilities, threshold=c.threshold,
+                        positive_class=c.positive_class or c.prediction),
     ]
     if c.threshold is not None and c.positive_class:
         out.append(f"<p>Threshold {c.threshold:g} on P({e(c.positive_class)}).</p>")
     if c.warnings:  # next to the prediction, where the answer is read
         out.append(f'<p class="flags"><b>⚠ Input flags:</b> {e("; ".join(c.warnings))}</p>')
-    if c.bars or c.image_png:
+    if c.waterfall or c.image_png:
         out.append(f"<h2>Explanation</h2><p><b>{e(c.chart_title)}</b></p>")
-        if c.bars:
-            top = max(abs(b.value) for b in c.bars) or 1.0
-            out.append(_svg_bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY)
-                                  for b in c.bars], scale_max=top, fmt="{:+.3f}"))
+        if c.waterfall:
+            out.append(waterfall_svg(c.waterfall))  # the screen's own chart
             out.append(f"<p>{e(c.chart_note)}</p>")
         elif c.image_png:
             data = base64.b64encode(c.image_png).decode("ascii")

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from precimed.plots import AWAY, NEUTRAL, TOWARD
+from precimed.charts import COLOURS, FLAG, NEUTRAL, TOWARD, Waterfall
 from precimed.report.content import ReportContent
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -118,6 +118,42 @@ class _Doc:
         top = pdf.get_y() - h * len(bars)
         pdf.line(zero, top, zero, pdf.get_y())
 
+    def waterfall(self, wf: Waterfall, *, label_w: float) -> None:
+        """The screen's waterfall (:func:`precimed.charts.waterfall`): the same bars, spans,
+        texts and colours, drawn with fpdf's own primitives (no SVG or font round trip)."""
+        pdf = self.pdf
+        h = self.line_h * 1.05
+        room = 16.0  # mm beside the bar ends for the value texts
+        x0 = MARGIN + label_w + room
+        width = PAGE_W - 2 * MARGIN - label_w - 2 * room
+        points = [0.0] + [v for b in wf.bars for v in (b.start, b.end)]
+        lo, hi = min(points), max(points)
+        span = max(hi - lo, 1e-6)
+
+        def x_of(v: float) -> float:
+            return x0 + (v - lo) / span * width
+
+        self.font()
+        top = pdf.get_y()
+        for b in wf.bars:
+            y = pdf.get_y()
+            pdf.set_xy(MARGIN, y)
+            pdf.set_text_color(*_rgb(FLAG if b.flag else "#000000"))
+            pdf.cell(label_w - 1, h, self.text(b.label)[:70], align="R")
+            pdf.set_text_color(0, 0, 0)
+            left, right = sorted((x_of(b.start), x_of(b.end)))
+            pdf.set_fill_color(*_rgb(COLOURS[b.kind]))
+            pdf.rect(left, y + 0.5, max(right - left, 0.2), h - 1.0, style="F")
+            if b.kind == "away":
+                pdf.set_xy(left - room, y)
+                pdf.cell(room - 1, h, self.text(b.text), align="R")
+            else:
+                pdf.set_xy(right + 1, y)
+                pdf.cell(room - 1, h, self.text(b.text))
+            pdf.set_y(y + h)
+        pdf.set_draw_color(60, 60, 60)
+        pdf.line(x_of(0.0), top, x_of(0.0), pdf.get_y())
+
 
 def _render(c: ReportContent, base: float) -> Any:
     d = _Doc(base)
@@ -147,13 +183,11 @@ def _render(c: ReportContent, base: float) -> Any:
     if c.warnings:  # next to the prediction, where the answer is read
         d.para("⚠ Input flags: " + "; ".join(c.warnings), "B", scale=0.95, colour="#8A5A00")
 
-    if c.bars or c.image_png:
+    if c.waterfall or c.image_png:
         d.heading("Explanation")
         d.para(c.chart_title, "B")
-        if c.bars:
-            top = max(abs(b.value) for b in c.bars) or 1.0
-            d.bars([(b.label, b.value, TOWARD if b.value >= 0 else AWAY) for b in c.bars],
-                   label_w=70, scale_max=top, value_fmt="{:+.3f}")
+        if c.waterfall:
+            d.waterfall(c.waterfall, label_w=70)
             d.para(c.chart_note, scale=0.9)
         elif c.image_png:
             pdf.image(io.BytesIO(c.image_png), w=70)

@@ -118,7 +118,8 @@ def test_signed_in_user_uses_the_app_and_is_audited(tmp_path: Path,
     assert any("ana@example.org" in c.value for c in at.sidebar.caption)
     at.switch_page("pages/1_genomics.py")
     at.run()
-    assert not at.exception and at.get("plotly_chart"), _visible_text(at)
+    assert not at.exception, _visible_text(at)
+    assert any('data-chart="waterfall"' in m.value for m in at.markdown), _visible_text(at)
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert {x["action"] for x in lines} >= {"predict", "explain"}
     assert {x["who"] for x in lines} == {"ana@example.org"}

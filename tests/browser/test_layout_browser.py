@@ -93,7 +93,7 @@ def imaging(page: Any, url: str, tmp_path: Path) -> None:
 
 def _edit(page: Any, model_id: str, metric: str) -> None:
     """Edit the first editable number and wait for the probabilities' change (a delta)."""
-    settle(page, f'[class*="st-key-wi_row__{model_id}__"]', ".st-key-wi_waterfall_after .js-plotly-plot")
+    settle(page, f'[class*="st-key-wi_row__{model_id}__"]', ".st-key-wi_waterfall_after svg")
     field = page.locator(f'[class*="st-key-edit_"][class*="__{model_id}__"] input:not([disabled])').first
     edit_number(field)
     field.press("Enter")

@@ -134,7 +134,7 @@ def test_genomics_model_switches(page: Any, app_url: str) -> None:
     settle(page, picker, banner(TABULAR[0]))
     waits: list[float] = []
     for n, model_id in enumerate([TABULAR[0], *models]):
-        bundle, where, waited = _switch(page, picker, n, model_id, ".st-key-waterfall .js-plotly-plot")
+        bundle, where, waited = _switch(page, picker, n, model_id, ".st-key-waterfall svg")
         waits.append(waited)
         check_row_picker(page, "row", model_id)
         explained = check_class_picker(page, "explain_class", bundle)
@@ -142,7 +142,7 @@ def test_genomics_model_switches(page: Any, app_url: str) -> None:
                                   every_class=bundle.card["task"] != "binary")
         network = [t for t in metric_labels(page) if t.startswith("Network: ")]  # the reference comparison
         assert all(bundle.name.startswith(t.removeprefix("Network: ")) for t in network), f"{network} {where}"
-        title = page.locator(".st-key-waterfall .js-plotly-plot").evaluate("el => el.layout.title.text")
+        title = page.locator(".st-key-waterfall svg").get_attribute("aria-label") or ""
         assert f"Why P({explained}) = " in title, f"waterfall {title!r} {where}"
     report("Genomics", waits)
 
@@ -166,7 +166,7 @@ def test_what_if_model_switches(page: Any, app_url: str) -> None:
     waits: list[float] = []
     for n, model_id in enumerate([ALL[0], *models]):
         ready = (".st-key-wi_occ_image .js-plotly-plot" if BUNDLES[model_id].modality == "image"
-                 else ".st-key-wi_waterfall_after .js-plotly-plot")
+                 else ".st-key-wi_waterfall_after svg")
         bundle, where, waited = _switch(page, picker, n, model_id, ready)
         waits.append(waited)
         if bundle.modality == "image":

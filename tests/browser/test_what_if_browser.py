@@ -29,7 +29,7 @@ def test_editing_a_feature_moves_the_probability(page, app_url) -> None:  # type
     metric.locator('[data-testid="stMetricDelta"]').wait_for()
     after = value.inner_text()
     assert after != before and after.endswith("%")
-    page.locator(".st-key-wi_waterfall_after .js-plotly-plot").first.wait_for()
+    page.locator(".st-key-wi_waterfall_after svg[data-chart=waterfall]").first.wait_for()
     page.locator(".st-key-wi_reset button").click()
     expect(value).to_have_text(before, timeout=90_000)
     expect(metric.locator('[data-testid="stMetricDelta"]')).to_have_count(0, timeout=90_000)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from precimed.cards import feature_specs, subject_word
+from precimed.charts import OTHER_LABEL, waterfall
 from precimed.explain.tabular import explain_rows
-from precimed.plots import OTHER_LABEL, waterfall_figure
 from precimed.predict import predict_proba
 from precimed.registry import get_bundle
 from precimed.samples import sample_files
@@ -102,16 +102,20 @@ def test_default_class_is_the_predicted_one(bundle: Any, table: ValidatedTable,
 
 def test_folded_waterfall_adds_up(bundle: Any, table: ValidatedTable) -> None:
     [e] = explain_rows(bundle, table, [table.valid_rows[-1]], class_name="severe")
-    fig = waterfall_figure(e.base_value, e.values, e.feature_values, output=e.output,
-                           class_name="severe", max_features=12)
-    wf = fig.data[0]
-    x = list(wf.x)
-    labels = list(wf.y)
-    # base, 12 features, 1 folded bar, total
-    assert len(x) == 15 and labels[0].startswith("base value") and labels[-1] == "P(severe)"
-    assert wf.measure[0] == "absolute" and wf.measure[-1] == "total"
-    assert labels[1] == f"364 {OTHER_LABEL}"  # drawn bottom-up: the folded bar is the lowest
-    assert x[0] + sum(x[1:-1]) == pytest.approx(e.output, abs=1e-4)
+    wf = waterfall(e.base_value, e.values, e.feature_values, output=e.output,
+                   class_name="severe", max_features=12)
+    bars = wf.bars  # top to bottom: total, 12 features largest first, 1 folded bar, base
+    labels = [b.label for b in bars]
+    assert len(bars) == 15 and labels[-1].startswith("base value") and labels[0] == "P(severe)"
+    assert [b.kind for b in (bars[0], bars[-1])] == ["total", "base"]
+    assert labels[-2] == f"364 {OTHER_LABEL}"  # the folded bar sits just above the base
+    x = [b.value for b in bars]
+    assert x[-1] + sum(x[1:-1]) == pytest.approx(e.output, abs=1e-4)
     shown = sorted(e.values.values(), key=abs, reverse=True)
-    assert sorted(x[2:-1], key=abs, reverse=True) == pytest.approx(shown[:12])
-    assert x[1] == pytest.approx(sum(shown[12:]), abs=1e-9)
+    assert x[1:13] == pytest.approx(shown[:12])  # largest at the top
+    assert x[-2] == pytest.approx(sum(shown[12:]), abs=1e-9)
+    # each push starts where the one below it ended: base at the bottom, the output at the top
+    assert bars[-2].start == pytest.approx(e.base_value)
+    for upper, lower in zip(bars[1:-2], bars[2:-1], strict=True):
+        assert upper.start == pytest.approx(lower.end)
+    assert bars[1].end == pytest.approx(e.output, abs=1e-4)

@@ -30,7 +30,7 @@ CHROMIUM = os.environ.get("PRECIMED_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                  "--disable-dev-shm-usage"]
-WATERFALL = ".st-key-waterfall .js-plotly-plot"
+WATERFALL = ".st-key-waterfall svg[data-chart=waterfall]"
 UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
 
 

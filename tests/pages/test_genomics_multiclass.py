@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from page_keys import widget
+from page_keys import svg_chart, widget
 from streamlit.testing.v1 import AppTest
 
 from precimed.registry import get_bundle
@@ -17,12 +15,9 @@ DILI = "dili-hepatic-injury-qsar"
 CLASSES = ["none", "mild", "severe"]
 
 
-def _waterfall(at: AppTest) -> dict[str, Any]:
-    for chart in at.get("plotly_chart"):
-        spec: dict[str, Any] = json.loads(chart.proto.spec)
-        if spec["data"][0]["type"] == "waterfall":
-            return spec
-    raise AssertionError("no waterfall on the page")
+def _waterfall(at: AppTest) -> list[dict[str, str]]:
+    """The waterfall's bars, top to bottom (the output first)."""
+    return svg_chart(at, "waterfall")[1]
 
 
 def _probabilities(at: AppTest) -> dict[str, float]:
@@ -56,14 +51,15 @@ def test_compound_probabilities_and_severe_explanation() -> None:
     predicted = max(probs, key=probs.get)  # type: ignore[arg-type]
     assert f"**{predicted}** (most probable class)" in text
     assert widget(at.selectbox, "explain_class").value == predicted
-    assert _waterfall(at)["data"][0]["y"][-1] == f"P({predicted})"
+    assert _waterfall(at)[0]["label"] == f"P({predicted})"
 
     # Explain "severe": waterfall of P(severe), 376 features folded to 12 + one bar, adds up.
     widget(at.selectbox, "explain_class").set_value("severe").run()
     assert not at.exception and not at.error
-    wf = _waterfall(at)["data"][0]
-    assert wf["y"][-1] == "P(severe)" and "364 other features" in wf["y"]
-    assert wf["x"][0] + sum(wf["x"][1:-1]) == pytest.approx(probs["severe"], abs=6e-4)
+    wf = _waterfall(at)
+    labels = [b["label"] for b in wf]
+    assert labels[0] == "P(severe)" and "364 other features" in labels
+    assert sum(float(b["value"]) for b in wf[1:]) == pytest.approx(probs["severe"], abs=6e-4)
     assert "364 weakest features are summed into one bar" in _text(at)
     # The cohort summary has a class picker of its own (its own fragment: a row or class
     # switch above does not redraw the cohort's beeswarm).
@@ -81,7 +77,7 @@ def test_compound_probabilities_and_severe_explanation() -> None:
     predicted = max(probs, key=probs.get)  # type: ignore[arg-type]
     assert predicted != "severe"  # else the reset below would go unseen
     assert widget(at.selectbox, "explain_class").value == predicted
-    assert _waterfall(at)["data"][0]["y"][-1] == f"P({predicted})"
+    assert _waterfall(at)[0]["label"] == f"P({predicted})"
     [table] = [d.value for d in at.dataframe if "prediction" in d.value.columns]
     assert [c for c in table.columns if c.startswith("P(")] == [f"P({c})" for c in CLASSES]
     assert len(table) == 6

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from page_keys import widget
+from page_keys import svg_chart, widget
 from streamlit.testing.v1 import AppTest
 
 from precimed.registry import get_bundle
@@ -43,12 +43,16 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     assert f"version {get_bundle(GENOMIC).card['version']}" in _text(at)
     metric = at.metric[0]
     assert metric.label == "P(metastasis)" and metric.value.endswith("%")
-    spec = _chart(at, "waterfall")
-    wf = spec["data"][0]
-    assert wf["type"] == "waterfall"
-    total = wf["x"][0] + sum(wf["x"][1:-1])
+    title, bars = svg_chart(at, "waterfall")
+    assert title.startswith("Why P(metastasis) = ")
+    assert [b["kind"] for b in (bars[0], bars[-1])] == ["total", "base"]
+    total = sum(float(b["value"]) for b in bars[1:])  # base value + every push
     assert total == pytest.approx(float(metric.value.lstrip("<> ").rstrip("%")) / 100, abs=6e-4)
-    assert any(label.startswith("er = ") or "other features" in label for label in wf["y"])
+    assert float(bars[0]["value"]) == pytest.approx(total, abs=1e-5)
+    assert len(bars) == 2 + 12 + 1  # output, 12 features, the rest folded, base
+    assert any(b["label"].startswith("er = ") or "other features" in b["label"] for b in bars)
+    _, probs = svg_chart(at, "probabilities")
+    assert [b["label"] for b in probs] == get_bundle(GENOMIC).card["classes"]
     assert _chart(at, "beeswarm")["data"][0]["type"] == "scatter"  # SVG for a few dots: no WebGL context
     assert len(at.dataframe) >= 1
     # The card summary beside the prediction carries the evaluation evidence (issue 11).
@@ -81,7 +85,7 @@ def test_upload_with_flagged_cells() -> None:
     # The row with an imputed age: flagged next to its prediction, and on its waterfall bar.
     widget(at.selectbox, "row").set_value(2).run()
     assert any(w.value.startswith("⚠ Imputed input") and "'age'" in w.value for w in at.warning)
-    labels = _chart(at, "waterfall")["data"][0]["y"]
+    labels = [b["label"] for b in svg_chart(at, "waterfall")[1]]
     median = next(i["median"] for i in get_bundle(GENOMIC).card["inputs"] if i["name"] == "age")
     assert any(f"age = {median:g} ⚠ imputed" in label for label in labels)  # the median, marked
 

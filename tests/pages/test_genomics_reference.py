@@ -3,11 +3,10 @@ extrapolation flag printed next to the prediction (issue 11, items 1 and 7)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from page_keys import widget
+from page_keys import svg_chart, widget
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,12 +14,6 @@ PAGE = str(ROOT / "pages" / "1_genomics.py")
 SAMPLE = ROOT / "assets" / "samples" / "breast-metastasis-gse7390.csv"
 
 
-def _waterfall(at: AppTest) -> dict:  # type: ignore[type-arg]
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        if spec["data"] and spec["data"][0]["type"] == "waterfall":
-            return spec["data"][0]
-    raise AssertionError("no waterfall")
 
 
 @pytest.mark.slow
@@ -42,7 +35,7 @@ def test_network_beside_reference_with_flags_and_symbols() -> None:
     assert flags == ["⚠ Extrapolated input: 'size' = 25 is outside the training range [0.6, 5] (extrapolation). "
                      "The model never saw such values: read this prediction, and the flagged bars, with caution."]
     # the waterfall marks that bar and names probe sets by gene symbol
-    labels = _waterfall(at)["y"]
+    labels = [b["label"] for b in svg_chart(at, "waterfall")[1]]
     assert any("size = 25 ⚠ extrapolated" in y for y in labels)
     assert any(y.startswith(("BUB1 (", "CCNE2 (", "PPP1CC (", "ESM1 (")) or " (X" in y for y in labels)
     # both calls, side by side, and whether they agree

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from page_keys import widget
+from page_keys import svg_chart, widget
 from streamlit.testing.v1 import AppTest
 
+from precimed.registry import get_bundle
 from precimed.samples import sample_files
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_imaging.py")
@@ -83,7 +84,8 @@ def test_upload_a_dicom_shows_prediction_and_heatmap_overlay() -> None:
     version = json.loads(card.read_text("utf-8"))["version"]
     assert "Not for clinical use" in text and f"version {version}" in text
     assert "Strongest regions" in text
-    assert _chart(at, "imaging_probabilities")["data"][0]["type"] == "bar"
+    _, bars = svg_chart(at, "probabilities")
+    assert [b["label"] for b in bars] == list(get_bundle(MODEL).card["classes"])
     # CT: presets offered; the default is the file's own window or soft tissue
     options = at.selectbox(key="imaging_preset").options
     assert {"CT lung", "CT mediastinum", "CT bone", "CT brain", "CT soft tissue"} <= set(options)

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from page_keys import widget
+from page_keys import svg_chart, widget
 from streamlit.testing.v1 import AppTest
 
 from precimed.registry import get_bundle
@@ -76,10 +76,14 @@ def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
                                                    abs=6e-4)
     assert after["P(metastasis)"] != before["P(metastasis)"]
     assert [m.delta for m in at.metric if m.label == "P(metastasis)"][0].endswith("pp")
-    wf = _chart(at, "wi_waterfall_after")["data"][0]
-    assert wf["x"][0] + sum(wf["x"][1:-1]) == pytest.approx(
+    title, wf = svg_chart(at, "waterfall", "Edited:")
+    assert sum(float(b["value"]) for b in wf[1:]) == pytest.approx(
         expected.after.probabilities["metastasis"], abs=1e-6)
-    assert any(f"{feature} = {new:.4g}" in y for y in wf["y"]) or "other features" in str(wf["y"])
+    assert float(wf[0]["value"]) == pytest.approx(expected.after.probabilities["metastasis"], abs=1e-6)
+    labels = [b["label"] for b in wf]
+    assert any(f"{feature} = {new:.4g}" in y for y in labels) or "other features" in str(labels)
+    _, original = svg_chart(at, "waterfall", "Original:")  # the unedited one, below
+    assert float(original[0]["value"]) == pytest.approx(before["P(metastasis)"], abs=6e-4)
     [delta_table] = [d.value for d in at.dataframe if "Δ SHAP" in d.value.columns]
     assert delta_table.loc[0, "feature"] == feature
     at.button(key="wi_reset").click().run()
