@@ -24,7 +24,7 @@ import pandas as pd
 
 from precimed.cards import FeatureSpec, feature_specs
 from precimed.tabular import validate as reference
-from precimed.tabular.validate import _MISSING_TOKENS, CellIssue, match_columns
+from precimed.tabular.validate import _MISSING_TOKENS, NUMBER, CellIssue, match_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 # What Python's str.strip() removes among ASCII characters (pandas strips the same set): the
 # fast path only sees ASCII text, everything else goes to the reference check.
 ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-# Plain decimals whose text → float64 conversion is the same in pandas and Arrow (checked in
-# tests on random and edge-case numbers): at most 15 significant digits before the exponent
-# (so digit accumulation is exact, whatever parser), a two-digit exponent (no overflow).
-NUMBER = r"^[+-]?([0-9]{1,15}|[0-9]+\.[0-9]+)([eE][+-]?[0-9]{1,2})?$"
 F32_MAX = float(np.finfo(np.float32).max)
 
 
