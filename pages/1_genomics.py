@@ -29,7 +29,7 @@ from pages._ui import (
     table_input,
 )
 from precimed.cards import feature_labels, subject_word
-from precimed.charts import WATERFALL_BARS, probability_svg, waterfall, waterfall_svg
+from precimed.charts import SVG_DOTS, WATERFALL_BARS, beeswarm_svg, probability_svg, waterfall, waterfall_svg
 from precimed.errors import PrecimedInputError
 from precimed.evaluation.caveats import subgroup_caveats
 from precimed.format import blank_missing
@@ -161,8 +161,11 @@ def cohort_view(table: ValidatedTable, predictions: list[Any], input_key: str) -
 
         values, frame = memo("gx_cohort", (bundle.id, input_key, summary_class),
                              lambda: explain_table(bundle, table, summary_class))
-        st.plotly_chart(beeswarm_figure(values, frame.to_numpy(), list(frame.columns),
-                                        class_name=summary_class, labels=labels), key="beeswarm")
+        args = (values, frame.to_numpy(), list(frame.columns))
+        if values.shape[0] * min(values.shape[1], 15) <= SVG_DOTS:  # no Plotly script for a few dots
+            svg_chart(beeswarm_svg(*args, class_name=summary_class, labels=labels), key="beeswarm")
+        else:
+            st.plotly_chart(beeswarm_figure(*args, class_name=summary_class, labels=labels), key="beeswarm")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
 

@@ -272,6 +272,76 @@ def probability_svg(probabilities: Mapping[str, float], *, threshold: float | No
     return "".join(out)
 
 
+SVG_DOTS = 1_500  # a beeswarm with more dots than this is drawn by Plotly (WebGL) instead
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    pa, pb = (tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for h in (a, b))
+    return "#" + "".join(f"{round(x + (y - x) * t):02X}" for x, y in zip(pa, pb, strict=True))
+
+
+def _dot_colour(t: float) -> str:
+    """Low feature values blue, high vermillion, through light grey (Plotly's scale in
+    :func:`precimed.plots.beeswarm_figure`)."""
+    return _mix(AWAY, "#DDDDDD", 2 * t) if t <= 0.5 else _mix("#DDDDDD", TOWARD, 2 * t - 1)
+
+
+def beeswarm_svg(values: np.ndarray, feature_values: Any, features: list[str], *, class_name: str,
+                 max_features: int = 15, seed: int = 0, labels: Mapping[str, str] | None = None) -> str:
+    """Cohort SHAP summary as SVG: one dot per row and feature, x = SHAP value, colour = the
+    feature's value (low → high, scaled per feature; grey when not a number), features sorted by
+    mean |SHAP|, largest at the top. The same layout and jitter as Plotly's
+    :func:`precimed.plots.beeswarm_figure`, which draws cohorts above :data:`SVG_DOTS` dots."""
+    import pandas as pd
+
+    frame = pd.DataFrame(feature_values, columns=features)
+    order = list(np.argsort(-np.abs(values).mean(axis=0))[:max_features])
+    rng = np.random.default_rng(seed)
+    names = [(labels or {}).get(features[j], features[j]) for j in order]
+    label_w = min(max(_text_px(n) for n in names) + 12, 360)
+    width, row, top = label_w + PLOT_PX, 28, 34
+    bottom = top + row * len(order)
+    shown = values[:, order]
+    lo, hi = float(min(shown.min(), 0.0)), float(max(shown.max(), 0.0))
+    pad = 0.05 * max(hi - lo, 1e-6)
+    lo, hi = lo - pad, hi + pad
+
+    def x_of(v: float) -> float:
+        return label_w + 10 + (v - lo) / (hi - lo) * (PLOT_PX - 30)
+
+    title = f"Cohort SHAP summary for P({class_name})"
+    out = _svg_open(width, bottom + 44, title, "beeswarm")
+    out.append(f'<text x="4" y="18" font-weight="bold" fill="#111">{escape(title)}</text>')
+    out += _axis(x_of, _ticks(lo, hi), top, bottom, f"SHAP value (effect on P({class_name}))",
+                 label_w + PLOT_PX / 2)
+    out.append(f'<line x1="{x_of(0.0):.1f}" x2="{x_of(0.0):.1f}" y1="{top}" y2="{bottom}" stroke="#999"/>')
+    groups: list[str] = []
+    for rank, j in enumerate(reversed(order)):  # bottom-up, Plotly's order: the same jitter draws
+        col = pd.to_numeric(frame.iloc[:, j], errors="coerce").to_numpy(dtype="float64")
+        finite = np.isfinite(col)
+        scaled = ((col - np.nanmin(col)) / np.ptp(col[finite]) if finite.any() and np.ptp(col[finite]) > 0
+                  else np.full(len(col), 0.5))
+        jitter = rng.uniform(-0.3, 0.3, size=len(col))
+        y_mid = bottom - (rank + 0.5) * row
+        texts = frame.iloc[:, j].astype(str).to_numpy()
+        name = names[len(order) - 1 - rank]
+        dots = [f'<g data-label="{escape(name)}" data-kind="feature" '
+                f'data-value="{float(np.abs(values[:, j]).mean())!r}">'
+                f'<text x="{label_w - 8}" y="{y_mid + 4:.1f}" text-anchor="end" fill="#222">{escape(name)}</text>']
+        for v, t, dy, text in zip(values[:, j], scaled, jitter, texts, strict=True):
+            fill = _dot_colour(float(t)) if np.isfinite(t) else "#DDDDDD"
+            dots.append(f'<circle cx="{x_of(float(v)):.1f}" cy="{y_mid - dy * row:.1f}" r="3.5" fill="{fill}" '
+                        f'fill-opacity="0.85"><title>{escape(f"{features[j]} = {text}; SHAP {float(v):+.4f}")}'
+                        "</title></circle>")
+        groups.append("".join(dots) + "</g>")
+    out += groups[::-1]  # top to bottom in the markup, as read_svg_bars reports them
+    legend_x = label_w + PLOT_PX - 150
+    out.append(f'<text x="{legend_x}" y="18" fill="#555">feature value: '
+               f'<tspan fill="{AWAY}">low</tspan> → <tspan fill="{TOWARD}">high</tspan></text>')
+    out.append("</svg></div>")
+    return "".join(out)
+
+
 def read_svg_bars(markup: str) -> list[dict[str, str]]:
     """The ``data-*`` attributes of each bar in :func:`waterfall_svg` or :func:`probability_svg`
     markup, top to bottom (for tests and for anyone reading the numbers back).

@@ -97,3 +97,34 @@ def test_multiclass_probabilities_are_drawn_in_full() -> None:
     width = float(re.search(r'viewBox="0 0 (\d+)', markup).group(1))  # type: ignore[union-attr]
     assert min(x for x, _, _ in _rects(markup)) >= len("severe drug-induced liver injury") * charts.CHAR_PX
     assert width > min(x for x, _, _ in _rects(markup)) + 300
+
+
+def test_beeswarm_rows_dots_and_colours() -> None:
+    """Features sorted by mean |SHAP| (largest on top), one dot per row, low values blue and
+    high vermillion, text columns grey; every label escaped."""
+    import numpy as np
+
+    from precimed.charts import beeswarm_svg
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, 0.01, (30, 4))
+    values[:, 2] *= 20  # the strongest feature
+    feature_values = np.column_stack([np.arange(30.0), rng.normal(size=30), np.arange(30.0)[::-1],
+                                      np.array(["a"] * 30, dtype=object)]).astype(object)
+    markup = beeswarm_svg(values, feature_values, ["low_to_high", "noise", "<b>strong</b>", "text"],
+                          class_name="event", max_features=3)
+    rows = read_svg_bars(markup)
+    assert [r["label"] for r in rows][0] == "<b>strong</b>" and len(rows) == 3  # max_features
+    assert "<b>strong" not in markup  # escaped
+    groups = [g for g in _svg(markup).iter(f"{NS}g") if g.get("data-kind") == "feature"]
+    dots = [[c for c in g.iter(f"{NS}circle")] for g in groups]
+    assert [len(d) for d in dots] == [30, 30, 30]
+    strong = dots[0]  # values 29 .. 0: the first row is the highest, vermillion; the last blue
+    assert strong[0].get("fill") == TOWARD and strong[-1].get("fill") == AWAY
+    cx = [float(c.get("cx", 0)) for c in strong]
+    order = np.argsort(cx)  # x follows the SHAP value
+    assert list(order) == list(np.argsort(values[:, 2]))
+    assert strong[0].find(f"{NS}title").text.startswith("<b>strong</b> = 29")  # type: ignore[union-attr]
+    grey = beeswarm_svg(values, feature_values, ["a", "b", "c", "text"], class_name="x", max_features=4)
+    text_row = next(g for g in _svg(grey).iter(f"{NS}g") if g.get("data-label") == "text")
+    assert {c.get("fill") for c in text_row.iter(f"{NS}circle")} == {"#DDDDDD"}

@@ -64,9 +64,7 @@ def test_compound_probabilities_and_severe_explanation() -> None:
     # The cohort summary has a class picker of its own (its own fragment: a row or class
     # switch above does not redraw the cohort's beeswarm).
     widget(at.selectbox, "summary_class").set_value("severe").run()
-    beeswarm = [c for c in at.get("plotly_chart") if "P(severe)" in c.proto.spec
-                and "\"scatter\"" in c.proto.spec]  # SVG dots (few rows: no WebGL)
-    assert beeswarm, "cohort summary for the chosen class"
+    assert svg_chart(at, "beeswarm")[0] == "Cohort SHAP summary for P(severe)"  # for the chosen class
 
     # Another compound: the explained class resets from "severe" to that compound's predicted
     # class. All sample rows are valid, so option i is row i.

@@ -53,7 +53,10 @@ def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
     assert any(b["label"].startswith("er = ") or "other features" in b["label"] for b in bars)
     _, probs = svg_chart(at, "probabilities")
     assert [b["label"] for b in probs] == get_bundle(GENOMIC).card["classes"]
-    assert _chart(at, "beeswarm")["data"][0]["type"] == "scatter"  # SVG for a few dots: no WebGL context
+    # a few dots: SVG, no Plotly script to load; one row of dots per feature, 6 dots each
+    title, features = svg_chart(at, "beeswarm")
+    assert title == "Cohort SHAP summary for P(metastasis)" and len(features) == 15
+    assert not [c for c in at.get("plotly_chart") if "beeswarm" in c.proto.id]
     assert len(at.dataframe) >= 1
     # The card summary beside the prediction carries the evaluation evidence (issue 11).
     from precimed.report.evidence_text import evidence_lines
