@@ -29,7 +29,15 @@ from pages._ui import (
     table_input,
 )
 from precimed.cards import feature_labels, subject_word
-from precimed.charts import SVG_DOTS, WATERFALL_BARS, beeswarm_svg, probability_svg, waterfall, waterfall_svg
+from precimed.charts import (
+    BEESWARM_FEATURES,
+    SVG_DOTS,
+    WATERFALL_BARS,
+    beeswarm_svg,
+    probability_svg,
+    waterfall,
+    waterfall_svg,
+)
 from precimed.errors import PrecimedInputError
 from precimed.evaluation.caveats import subgroup_caveats
 from precimed.format import blank_missing
@@ -162,7 +170,7 @@ def cohort_view(table: ValidatedTable, predictions: list[Any], input_key: str) -
         values, frame = memo("gx_cohort", (bundle.id, input_key, summary_class),
                              lambda: explain_table(bundle, table, summary_class))
         args = (values, frame.to_numpy(), list(frame.columns))
-        if values.shape[0] * min(values.shape[1], 15) <= SVG_DOTS:  # no Plotly script for a few dots
+        if values.shape[0] * min(values.shape[1], BEESWARM_FEATURES) <= SVG_DOTS:  # no Plotly script
             svg_chart(beeswarm_svg(*args, class_name=summary_class, labels=labels), key="beeswarm")
         else:
             st.plotly_chart(beeswarm_figure(*args, class_name=summary_class, labels=labels), key="beeswarm")

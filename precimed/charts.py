@@ -273,6 +273,7 @@ def probability_svg(probabilities: Mapping[str, float], *, threshold: float | No
 
 
 SVG_DOTS = 1_500  # a beeswarm with more dots than this is drawn by Plotly (WebGL) instead
+BEESWARM_FEATURES = 15  # features shown in a cohort SHAP summary, SVG or Plotly
 
 
 def _mix(a: str, b: str, t: float) -> str:
@@ -287,7 +288,8 @@ def _dot_colour(t: float) -> str:
 
 
 def beeswarm_svg(values: np.ndarray, feature_values: Any, features: list[str], *, class_name: str,
-                 max_features: int = 15, seed: int = 0, labels: Mapping[str, str] | None = None) -> str:
+                 max_features: int = BEESWARM_FEATURES, seed: int = 0,
+                 labels: Mapping[str, str] | None = None) -> str:
     """Cohort SHAP summary as SVG: one dot per row and feature, x = SHAP value, colour = the
     feature's value (low → high, scaled per feature; grey when not a number), features sorted by
     mean |SHAP|, largest at the top. The same layout and jitter as Plotly's

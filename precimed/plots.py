@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from precimed.charts import AWAY, FLAG, NEUTRAL, OTHER_LABEL, TOWARD, WATERFALL_BARS
+from precimed.charts import AWAY, BEESWARM_FEATURES, FLAG, NEUTRAL, OTHER_LABEL, TOWARD, WATERFALL_BARS
 
 __all__ = ["AWAY", "FLAG", "NEUTRAL", "OTHER_LABEL", "TOWARD", "WATERFALL_BARS", "beeswarm_figure",
            "calibration_figure"]
@@ -23,7 +23,7 @@ WEBGL_POINTS = 5_000  # dots in a beeswarm above which it is drawn with WebGL
 
 
 def beeswarm_figure(values: np.ndarray, feature_values: np.ndarray | Any, features: list[str],
-                    *, class_name: str, max_features: int = 15, seed: int = 0,
+                    *, class_name: str, max_features: int = BEESWARM_FEATURES, seed: int = 0,
                     labels: Mapping[str, str] | None = None) -> go.Figure:
     """Cohort SHAP summary (beeswarm-style): one dot per row and feature, x = SHAP value,
     colour = the feature's value (low → high, scaled per feature), features sorted by mean |SHAP|.
