@@ -46,7 +46,7 @@ def app_url(browser: Any) -> Iterator[str]:
         warm.goto(url)
         warm.get_by_text("Model catalogue").first.wait_for()
         warm.goto(f"{url}/genomics")
-        warm.locator(".stPlotlyChart").first.wait_for()
+        warm.locator(".st-key-waterfall svg[data-chart=waterfall]").first.wait_for()
         context.close()
         yield url
 

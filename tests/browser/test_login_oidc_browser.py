@@ -151,7 +151,7 @@ def test_anonymous_then_sign_in_predict_audit_admin_sign_out(browser: Any, login
     print(f"\nOIDC sign-in through the provider: {took:.1f} s (servers up in "
           f"{login.started_s:.1f} s)")
     page.goto(f"{login.app}/genomics")
-    page.locator(".stPlotlyChart").first.wait_for()
+    page.locator(".st-key-waterfall svg[data-chart=waterfall]").first.wait_for()
     def _lines() -> list[dict[str, Any]]:
         if not login.audit_log.is_file():
             return []
@@ -174,7 +174,7 @@ def test_anonymous_then_sign_in_predict_audit_admin_sign_out(browser: Any, login
     # the provider's RP-initiated logout asks for confirmation, then returns to the app
     page.get_by_role("button", name="Yes, sign me out").click()
     page.get_by_text(REFUSAL).wait_for()
-    assert page.locator(".stPlotlyChart").count() == 0
+    assert page.locator(".stPlotlyChart, svg[data-chart]").count() == 0
     assert not [c for c in context.cookies() if c["name"] == "_streamlit_user"]
     context.close()
 

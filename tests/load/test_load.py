@@ -97,7 +97,7 @@ def test_models_are_loaded_once_per_process() -> None:
     for _ in range(2):
         at = AppTest.from_file(page, default_timeout=120)
         at.run()
-        assert not at.exception and at.get("plotly_chart")
+        assert not at.exception and any('data-chart="waterfall"' in m.value for m in at.markdown)
     loaded = [k for k in registry._MODEL_CACHE if MODEL in k[0]]
     assert len(loaded) == 1
     explainers = [k for k in tabular._BACKENDS if k[0] == MODEL]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ def _page() -> AppTest:
 def _text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [w.value for w in at.warning] + [c.value for c in at.caption]
     return "\n".join(str(p) for p in parts)
-
-
-def _chart(at: AppTest, key: str) -> dict:  # type: ignore[type-arg]
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        if key in chart.proto.id or key in json.dumps(spec.get("layout", {}).get("title", "")):
-            return spec
-    raise AssertionError(f"no chart {key}")
 
 
 def test_sample_patient_shows_prediction_banner_and_waterfall() -> None:
