@@ -49,6 +49,7 @@ CHAR_PX = 6.9
 ROW_PX = 26
 PLOT_PX = 420  # width of the bar area
 VALUE_PX = 70  # room beside a bar end for its value text
+PROB_PX = 200  # width of the probability bars: they sit in a third of the page, beside the card
 
 
 def bar_label(name: str, feature_values: Mapping[str, Any], labels: Mapping[str, str] | None = None,
@@ -234,7 +235,7 @@ def probability_svg(probabilities: Mapping[str, float], *, threshold: float | No
 
     names = list(probabilities)
     label_w = min(max(_text_px(n) for n in names) + 12, 300)
-    plot = 300
+    plot = PROB_PX
     width = label_w + plot + 20
     top = 26 if threshold is not None and positive_class is not None else 8
     row = 30
@@ -253,7 +254,7 @@ def probability_svg(probabilities: Mapping[str, float], *, threshold: float | No
         y = top + i * row
         colour = TOWARD if name == positive_class else NEUTRAL
         text = percent(p)
-        inside = p >= 0.3  # room for the text inside the bar
+        inside = p >= 0.45  # room for the text inside the bar
         tx, anchor, fill = ((x_of(p) - 4, "end", "#FFF") if inside else (x_of(p) + 4, "start", "#222"))
         out.append(f'<g data-label="{escape(name)}" data-value="{p!r}" data-kind="probability">'
                    f'<title>{escape(f"P({name}) = {text}")}</title>'
