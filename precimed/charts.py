@@ -4,8 +4,8 @@ Why SVG and not Plotly for these two: a browser tab loads Plotly's 4.6 MB script
 draw its first Plotly chart. On the 2-core machine a new Genomics tab showed its waterfall 3.4–3.7 s
 after the click with Plotly and 1.8–2.5 s with this markup (``bench_ui.py``), and each what-if
 edit redrew four Plotly charts. A waterfall needs no zoom, only exact labels, so it is drawn
-here; each bar carries a native tooltip (``<title>``). Charts with many points (beeswarm,
-curves, images) stay in Plotly.
+here; each bar carries a native tooltip (``<title>``). A cohort beeswarm is drawn here up to
+:data:`SVG_DOTS` dots; larger ones, curves and images stay in Plotly.
 
 The layout (:func:`waterfall`) is computed once and drawn by every renderer: this SVG on screen
 and in the HTML report, and the PDF's own drawing (:mod:`precimed.report.pdf`), so the screen
@@ -111,6 +111,11 @@ class Waterfall:
     axis_title: str
     bars: tuple[Bar, ...]
 
+    def extent(self) -> tuple[float, float]:
+        """(lo, hi) of the output scale every renderer draws: every bar's ends and zero."""
+        points = [0.0] + [v for b in self.bars for v in (b.start, b.end)]
+        return min(points), max(points)
+
 
 def waterfall(base_value: float, values: Mapping[str, float], feature_values: Mapping[str, Any], *,
               output: float, class_name: str, max_features: int = WATERFALL_BARS,
@@ -188,8 +193,7 @@ def waterfall_svg(wf: Waterfall) -> str:
     width = label_w + PLOT_PX
     top = 34
     height = top + ROW_PX * len(wf.bars) + 44
-    points = [0.0] + [v for b in wf.bars for v in (b.start, b.end)]
-    lo, hi = min(points), max(points)
+    lo, hi = wf.extent()
     span = max(hi - lo, 1e-6)
     inner = PLOT_PX - 2 * VALUE_PX
 

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from precimed.charts import AWAY, BEESWARM_FEATURES, FLAG, NEUTRAL, OTHER_LABEL, TOWARD, WATERFALL_BARS
+from precimed.charts import AWAY, BEESWARM_FEATURES, NEUTRAL, TOWARD
 
-__all__ = ["AWAY", "FLAG", "NEUTRAL", "OTHER_LABEL", "TOWARD", "WATERFALL_BARS", "beeswarm_figure",
-           "calibration_figure"]
+__all__ = ["AWAY", "NEUTRAL", "TOWARD", "beeswarm_figure", "calibration_figure"]
 
 WEBGL_POINTS = 5_000  # dots in a beeswarm above which it is drawn with WebGL
 

@@ -18,7 +18,6 @@ NOT_FOR_CLINICAL_USE = (
     "Not for clinical use. PreciMed is a research and demonstration tool, not a medical device. "
     "Its predictions must not guide the diagnosis or treatment of any patient."
 )
-CHART_FEATURES = WATERFALL_BARS  # the same bar count as the screen
 
 
 @dataclass
@@ -111,7 +110,7 @@ def gather(card: dict[str, Any], *, identifier: str, probabilities: dict[str, fl
     if explanation is not None:
         content.waterfall = waterfall(explanation.base_value, explanation.values,
                                       explanation.feature_values, output=explanation.output,
-                                      class_name=explanation.class_name, max_features=CHART_FEATURES,
+                                      class_name=explanation.class_name, max_features=WATERFALL_BARS,
                                       labels=feature_labels(card), flagged=flagged)
         content.chart_title = (f"Why P({explanation.class_name}) = {probability(explanation.output)}: "
                                f"SHAP values ({explanation.method})")

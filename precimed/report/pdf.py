@@ -126,8 +126,7 @@ class _Doc:
         room = 16.0  # mm beside the bar ends for the value texts
         x0 = MARGIN + label_w + room
         width = PAGE_W - 2 * MARGIN - label_w - 2 * room
-        points = [0.0] + [v for b in wf.bars for v in (b.start, b.end)]
-        lo, hi = min(points), max(points)
+        lo, hi = wf.extent()
         span = max(hi - lo, 1e-6)
 
         def x_of(v: float) -> float:
