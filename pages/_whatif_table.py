@@ -135,10 +135,12 @@ def edit_and_results(row: Row) -> None:
         show_error(exc)
         return
     editor, results = st.columns([2, 3])
-    with editor:
-        _editor(row, result, explain_class)
+    # The results are written first: the browser draws each part as it arrives, so the new
+    # prediction shows before the dozen editor widgets are rebuilt (same layout on screen).
     with results:
         _results(row, result, explain_class)
+    with editor:
+        _editor(row, result, explain_class)
     ice_curves(row, result.after.values, result.before.shap[explain_class], explain_class)
 
 
@@ -226,13 +228,15 @@ def _results(row: Row, result: Any, explain_class: str) -> None:
         d_shap = result.delta_shap(explain_class)
         top_delta = sorted(d_shap, key=lambda f: -abs(d_shap[f]))[:15]
         st.caption(f"Change in each feature's SHAP value for P({explain_class}), largest first:")
-        st.dataframe(pd.DataFrame({
+        # A static table, not st.dataframe: it appears and goes with every edit, and mounting
+        # the data grid's canvas cost the browser more than the rest of the results.
+        st.table(pd.DataFrame({
             "feature": top_delta,
             "original": [number(original[f]) for f in top_delta],
             "edited": [number(result.after.values[f]) for f in top_delta],
-            "SHAP before": [result.before.shap[explain_class][f] for f in top_delta],
-            "SHAP after": [result.after.shap[explain_class][f] for f in top_delta],
-            "Δ SHAP": [d_shap[f] for f in top_delta]}), hide_index=True, key="wi_delta_shap")
+            "SHAP before": [signed(result.before.shap[explain_class][f], 4) for f in top_delta],
+            "SHAP after": [signed(result.after.shap[explain_class][f], 4) for f in top_delta],
+            "Δ SHAP": [signed(d_shap[f], 4) for f in top_delta]}).set_index("feature"))
 
 
 @st.fragment
@@ -250,7 +254,7 @@ def ice_curves(row: Row, values: dict[str, Any], shap: dict[str, float], explain
         faint = st.checkbox("Show the cohort's ICE curves", key="wi_ice_faint")
     try:
         from precimed.whatif.curves import ice_curve, partial_dependence
-        from precimed.whatif.figures import ice_pdp_figure
+        from precimed.whatif.figures import ice_pdp_svg
 
         frozen = tuple(sorted((k, str(v)) for k, v in values.items()))
         ice = memo("wi_ice", (row.token, feature, hash(frozen)),
@@ -262,10 +266,10 @@ def ice_curves(row: Row, values: dict[str, Any], shap: dict[str, float], explain
                               row.input_key if uploaded else "background"),
                    lambda: partial_dependence(row.bundle, cohort, feature, grid=ice.grid))
         with ice_col:
-            st.plotly_chart(ice_pdp_figure(ice, pdp, explain_class,
-                                           threshold=card.get("threshold")
-                                           if explain_class == card.get("positive_class") else None,
-                                           cohort_curves=30 if faint else 0), key="wi_ice")
+            svg_chart(ice_pdp_svg(ice, pdp, explain_class,
+                                  threshold=card.get("threshold")
+                                  if explain_class == card.get("positive_class") else None,
+                                  cohort_curves=30 if faint else 0), key="wi_ice")
             st.caption(f"ICE: this {row.subject} (with the edits above) as '{feature}' sweeps its "
                        f"training range; PDP: the average of the same sweep over {pdp.source}.")
     except Exception as exc:  # noqa: BLE001

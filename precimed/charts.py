@@ -152,7 +152,7 @@ def waterfall(base_value: float, values: Mapping[str, float], feature_values: Ma
                      axis_title=f"probability of '{class_name}'", bars=tuple(bars))
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """Round tick values covering [lo, hi] (1, 2 or 5 times a power of ten apart)."""
     span = max(hi - lo, 1e-9)
     raw = span / n
@@ -166,7 +166,7 @@ def _text_px(text: str) -> float:
     return len(text) * CHAR_PX
 
 
-def _svg_open(width: float, height: float, title: str, kind: str) -> list[str]:
+def svg_open(width: float, height: float, title: str, kind: str) -> list[str]:
     t = escape(title)
     return ['<div class="pm-chart">',
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
@@ -201,9 +201,9 @@ def waterfall_svg(wf: Waterfall) -> str:
         return label_w + VALUE_PX + (v - lo) / span * inner
 
     bottom = top + ROW_PX * len(wf.bars)
-    out = _svg_open(width, height, wf.title, "waterfall")
+    out = svg_open(width, height, wf.title, "waterfall")
     out.append(f'<text x="4" y="18" font-weight="bold" fill="#111">{escape(wf.title)}</text>')
-    out += _axis(x_of, _ticks(lo, hi), top, bottom, wf.axis_title, label_w + PLOT_PX / 2)
+    out += _axis(x_of, nice_ticks(lo, hi), top, bottom, wf.axis_title, label_w + PLOT_PX / 2)
     for i, b in enumerate(wf.bars):
         y = top + i * ROW_PX
         x0, x1 = sorted((x_of(b.start), x_of(b.end)))
@@ -251,7 +251,7 @@ def probability_svg(probabilities: Mapping[str, float], *, threshold: float | No
 
     title = "Class probabilities" + (f" (threshold {threshold:g} on P({positive_class}))"
                                      if threshold is not None and positive_class is not None else "")
-    out = _svg_open(width, height, title, "probabilities")
+    out = svg_open(width, height, title, "probabilities")
     out += _axis(x_of, [0.0, 0.25, 0.5, 0.75, 1.0], top, bottom, "probability", label_w + plot / 2)
     for i, name in enumerate(names):
         p = float(probabilities[name])
@@ -317,9 +317,9 @@ def beeswarm_svg(values: np.ndarray, feature_values: Any, features: list[str], *
         return label_w + 10 + (v - lo) / (hi - lo) * (PLOT_PX - 30)
 
     title = f"Cohort SHAP summary for P({class_name})"
-    out = _svg_open(width, bottom + 44, title, "beeswarm")
+    out = svg_open(width, bottom + 44, title, "beeswarm")
     out.append(f'<text x="4" y="18" font-weight="bold" fill="#111">{escape(title)}</text>')
-    out += _axis(x_of, _ticks(lo, hi), top, bottom, f"SHAP value (effect on P({class_name}))",
+    out += _axis(x_of, nice_ticks(lo, hi), top, bottom, f"SHAP value (effect on P({class_name}))",
                  label_w + PLOT_PX / 2)
     out.append(f'<line x1="{x_of(0.0):.1f}" x2="{x_of(0.0):.1f}" y1="{top}" y2="{bottom}" stroke="#999"/>')
     groups: list[str] = []

@@ -62,7 +62,7 @@ RECIPES: dict[str, tuple[Callable[[AppTest], None] | None, str]] = {
     "1_genomics.py+reference": (_genomic_with_reference, "metric"),
     "1_genomics.py+reference-score": (_reference_score, "metric"),
     "2_imaging.py": (None, "metric"),
-    "3_what_if.py": (None, "plotly_chart"),
+    "3_what_if.py": (None, "metric"),
     "4_cohort.py": (_cohort, "plotly_chart"),
 }
 

@@ -43,6 +43,12 @@ def _chart(at: AppTest, key: str) -> dict[str, Any]:
     raise AssertionError(f"no chart {key}")
 
 
+def _ice(at: AppTest) -> dict[str, dict[str, str]]:
+    """The ICE chart's series (precimed.whatif.figures), by kind."""
+    _, series = svg_chart(at, "ice")
+    return {s["kind"]: s for s in series}
+
+
 def _edits(at: AppTest) -> dict[str, Any]:
     """The session's edits (stored per model, input and row: all of them merged)."""
     return {k: v for per_row in at.session_state["wi_edits"].values() for k, v in per_row.items()}
@@ -84,8 +90,10 @@ def test_an_edit_moves_the_probability_and_the_waterfall() -> None:
     assert any(f"{feature} = {new:.4g}" in y for y in labels) or "other features" in str(labels)
     _, original = svg_chart(at, "waterfall", "Original:")  # the unedited one, below
     assert float(original[0]["value"]) == pytest.approx(before["P(metastasis)"], abs=6e-4)
-    [delta_table] = [d.value for d in at.dataframe if "Δ SHAP" in d.value.columns]
-    assert delta_table.loc[0, "feature"] == feature
+    [delta_table] = [t.value for t in at.table if "Δ SHAP" in t.value.columns]
+    assert delta_table.index[0] == feature
+    d_shap = expected.delta_shap("metastasis")
+    assert float(delta_table.iloc[0]["Δ SHAP"]) == pytest.approx(d_shap[feature], abs=1e-4)
     at.button(key="wi_reset").click().run()
     assert _metrics(at) == before and _edits(at) == {}
 
@@ -149,11 +157,13 @@ def test_a_rejected_edit_keeps_the_editor() -> None:
 def test_ice_curve_marks_the_current_prediction() -> None:
     at = _page()
     widget(at.selectbox, "wi_ice_feature").set_value("X221916_at").run()
-    spec = _chart(at, "wi_ice")
-    names = [t.get("name", "") for t in spec["data"]]
-    assert any(n.startswith("PDP: average over 100 rows") for n in names)
-    marker = next(t for t in spec["data"] if t.get("name", "").startswith("current value"))
-    assert marker["y"][0] == pytest.approx(_metrics(at)["P(metastasis)"], abs=6e-4)
+    series = _ice(at)
+    assert series["pdp"]["label"] == "PDP: average over 100 rows"
+    assert float(series["current"]["value"]) == pytest.approx(_metrics(at)["P(metastasis)"], abs=6e-4)
+    # the marker sits on this row's curve, at the row's own value
+    xs = [x for x, _ in json.loads(series["ice"]["points"])]
+    current = float(series["current"]["label"].split("(")[1].rstrip(")"))
+    assert min(xs) <= current <= max(xs) and len(xs) >= 41
 
 
 def test_counterfactuals_load_and_scenarios_compare() -> None:
@@ -214,7 +224,7 @@ def test_multiclass_compound_model(tiny: tuple[Path, ModuleType],
     assert not at.exception and not at.error
     assert all(m.delta.endswith("pp") for m in at.metric)
     widget(at.radio, "wi_pdp_source").set_value("the uploaded table").run()
-    assert any("PDP: average over 8 rows" in t.get("name", "") for t in _chart(at, "wi_ice")["data"])
+    assert _ice(at)["pdp"]["label"] == "PDP: average over 8 rows"
 
 
 def test_image_model_occlusion(tiny: tuple[Path, ModuleType], tmp_path: Path,
