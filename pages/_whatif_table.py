@@ -10,6 +10,7 @@ after a model switch (the browser still sending the old widget) changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from precimed.whatif.editor import describe_range, visible_features, widget_boun
 from precimed.whatif.edits import range_flag, same_value
 
 state = st.session_state
+WHATIF_BARS = 10  # features in each what-if waterfall, and editable by default
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,12 @@ def edit_and_results(row: Row) -> None:
     edits = row.edits()
     if not state.get(row.key("wi_extrapolate"), False):
         _clamp(row, edits)
+    loaded: set[str] = state.setdefault("wi_loaded", set())
+    # The spinner only while the model may still be loading: st.spinner starts a timer thread,
+    # 3 ms of every edit on the 2-core machine (py-spy), for an evaluation that takes 5 ms.
+    waiting = st.spinner("Loading the model…") if row.bundle.id not in loaded else contextlib.nullcontext()
     try:
-        with st.spinner("Loading the model…"):
+        with waiting:
             try:
                 result = evaluate(row, edits)
             except PrecimedInputError as exc:
@@ -134,6 +140,7 @@ def edit_and_results(row: Row) -> None:
     except Exception as exc:  # noqa: BLE001 - shown without a traceback
         show_error(exc)
         return
+    loaded.add(row.bundle.id)
     editor, results = st.columns([2, 3])
     # The results are written first: the browser draws each part as it arrives, so the new
     # prediction shows before the dozen editor widgets are rebuilt (same layout on screen).
@@ -149,7 +156,8 @@ def _editor(row: Row, result: Any, explain_class: str) -> None:
     st.subheader("Edit the features")
     # One above the other: side by side in this column, the toggle's label was cut to
     # "Allow extrap…" at 1280 px (tests/browser/test_layout_browser.py).
-    top = st.number_input("Show the top features by effect", 1, len(specs), min(12, len(specs)),
+    # As many as the waterfall's bars: each number input costs the browser a few ms per edit.
+    top = st.number_input("Show the top features by effect", 1, len(specs), min(WHATIF_BARS, len(specs)),
                           key=row.key("wi_top"))
     extrapolate = st.toggle("Allow extrapolation", key=row.key("wi_extrapolate"),
                            help="Allow values outside the training range (the card's min–max); they are "
@@ -216,7 +224,7 @@ def _results(row: Row, result: Any, explain_class: str) -> None:
                                ("wi_waterfall_before", "Original", result.before)):
         p = values.probabilities[explain_class]
         svg_chart(waterfall_svg(waterfall(base, values.shap[explain_class], values.values, output=p,
-                                          class_name=explain_class, max_features=10,
+                                          class_name=explain_class, max_features=WHATIF_BARS,
                                           labels=feature_labels(card),
                                           flagged={f.feature: "extrapolated" for f in result.flags}
                                           if which == "Edited" else None,

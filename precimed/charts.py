@@ -5,7 +5,8 @@ draw its first Plotly chart. On the 2-core machine a new Genomics tab showed its
 after the click with Plotly and 1.8–2.5 s with this markup (``bench_ui.py``), and each what-if
 edit redrew four Plotly charts. A waterfall needs no zoom, only exact labels, so it is drawn
 here; each bar carries a native tooltip (``<title>``). A cohort beeswarm is drawn here up to
-:data:`SVG_DOTS` dots; larger ones, curves and images stay in Plotly.
+:data:`SVG_DOTS` dots; larger ones, the calibration and survival curves and images stay in Plotly
+(the what-if ICE chart is SVG too: :mod:`precimed.whatif.figures`).
 
 The layout (:func:`waterfall`) is computed once and drawn by every renderer: this SVG on screen
 and in the HTML report, and the PDF's own drawing (:mod:`precimed.report.pdf`), so the screen
