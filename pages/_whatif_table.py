@@ -142,8 +142,8 @@ def edit_and_results(row: Row) -> None:
         return
     loaded.add(row.bundle.id)
     editor, results = st.columns([2, 3])
-    # The results are written first: the browser draws each part as it arrives, so the new
-    # prediction shows before the dozen editor widgets are rebuilt (same layout on screen).
+    # The results are written first (same layout on screen), so their deltas leave the server
+    # before the editor's widgets are rebuilt.
     with results:
         _results(row, result, explain_class)
     with editor:
