@@ -1,8 +1,8 @@
 """The what-if page's ICE / partial-dependence chart as inline SVG (a pure function).
 
 Why SVG and not Plotly: every what-if edit redraws this chart. A browser profile of 12 edits on
-the 2-core machine put 72 ms of main-thread script per edit in Plotly's redraw of it, more than
-the rest of the page together, and the server spent 17 ms per edit building the Plotly figure
+the 2-core machine put 72 ms of main-thread script per edit in Plotly's redraw of it, the largest share by
+far (React, emotion and Markdown together took 95 ms), and the server spent 17 ms per edit building the Plotly figure
 (``add_hline`` alone 11 ms). The chart has at most :data:`~precimed.whatif.curves.POINTS` points
 per curve, so it needs no zoom: each point carries a native tooltip instead.
 
