@@ -1,10 +1,11 @@
 """The what-if page's ICE / partial-dependence chart as inline SVG (a pure function).
 
 Why SVG and not Plotly: every what-if edit redraws this chart. A browser profile of 12 edits on
-the 2-core machine put 72 ms of main-thread script per edit in Plotly's redraw of it, the largest share by
-far (React, emotion and Markdown together took 95 ms), and the server spent 17 ms per edit building the Plotly figure
-(``add_hline`` alone 11 ms). The chart has at most :data:`~precimed.whatif.curves.POINTS` points
-per curve, so it needs no zoom: each point carries a native tooltip instead.
+the 2-core machine put 72 ms of main-thread script per edit in Plotly's redraw of it, the largest
+share by far (React, emotion and Markdown together took 95 ms), and the server spent 17 ms per
+edit building the Plotly figure (``add_hline`` alone 11 ms). The chart has at most
+:data:`~precimed.whatif.curves.POINTS` points per curve, so it needs no zoom: each point carries a
+native tooltip instead.
 
 Colours from :mod:`precimed.charts`: this row's curve in blue, its current value as a
 vermillion diamond, the cohort average (PDP) dashed in bluish green, the cohort's own curves
