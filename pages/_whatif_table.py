@@ -123,10 +123,9 @@ def edit_and_results(row: Row) -> None:
     edits = row.edits()
     if not state.get(row.key("wi_extrapolate"), False):
         _clamp(row, edits)
-    loaded: set[str] = state.setdefault("wi_loaded", set())
-    # The spinner only while the model may still be loading: st.spinner starts a timer thread,
+    # The spinner only while the model is not loaded yet: st.spinner starts a timer thread,
     # 3 ms of every edit on the 2-core machine (py-spy), for an evaluation that takes 5 ms.
-    waiting = st.spinner("Loading the model…") if row.bundle.id not in loaded else contextlib.nullcontext()
+    waiting = contextlib.nullcontext() if row.bundle.model_loaded() else st.spinner("Loading the model…")
     try:
         with waiting:
             try:
@@ -140,7 +139,6 @@ def edit_and_results(row: Row) -> None:
     except Exception as exc:  # noqa: BLE001 - shown without a traceback
         show_error(exc)
         return
-    loaded.add(row.bundle.id)
     editor, results = st.columns([2, 3])
     # The results are written first (same layout on screen), so their deltas leave the server
     # before the editor's widgets are rebuilt.

@@ -351,8 +351,10 @@ def beeswarm_svg(values: np.ndarray, feature_values: Any, features: list[str], *
 
 
 def read_svg_bars(markup: str) -> list[dict[str, str]]:
-    """The ``data-*`` attributes of each bar in :func:`waterfall_svg` or :func:`probability_svg`
-    markup, top to bottom (for tests and for anyone reading the numbers back).
+    """The ``data-*`` attributes of each ``<g data-kind=…>`` in an SVG chart's markup, in document
+    order: the bars of :func:`waterfall_svg` or :func:`probability_svg`, top to bottom, or the
+    series of :func:`precimed.whatif.figures.ice_pdp_svg` (for tests and for anyone reading the
+    numbers back).
 
     Example:
         >>> read_svg_bars(probability_svg({"a": 0.25}, threshold=None, positive_class=None))

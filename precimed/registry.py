@@ -117,6 +117,10 @@ class Bundle:
                 _MODEL_CACHE[key] = load_keras_safely(self.weights_path, label=self.id)
             return _MODEL_CACHE[key]
 
+    def model_loaded(self) -> bool:
+        """Whether :meth:`model` is already in this process's cache (no load, no checksum)."""
+        return (str(self.weights_path), self.card["weights_sha256"]) in _MODEL_CACHE
+
     def background(self) -> pd.DataFrame:
         """Training rows kept in the bundle (raw feature values), checked against the card."""
         if self._background is None:

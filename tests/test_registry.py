@@ -85,6 +85,17 @@ def test_model_loads_once_and_is_cached() -> None:
     assert bundle.model() is registry.get_bundle("breast-cytology-wdbc").model()
 
 
+def test_model_loaded_reports_the_process_cache() -> None:
+    """What the what-if page reads to skip its "Loading the model…" spinner."""
+    registry.clear_cache()
+    bundle = registry.get_bundle("breast-cytology-wdbc")
+    assert not bundle.model_loaded()
+    bundle.model()
+    assert bundle.model_loaded() and registry.get_bundle("breast-cytology-wdbc").model_loaded()
+    registry.clear_cache()
+    assert not bundle.model_loaded()
+
+
 def test_listing_does_not_import_tensorflow() -> None:
     code = ("import sys; from precimed.registry import list_bundles; "
             "assert list_bundles(); print('tensorflow' in sys.modules, 'shap' in sys.modules)")

@@ -22,7 +22,8 @@ Example:
     >>> ice = IceCurve("age", [40.0, 50.0, 60.0], np.array([[0.8, 0.2], [0.7, 0.3], [0.5, 0.5]]),
     ...                ["no", "yes"], 50.0, 1)
     >>> svg = ice_pdp_svg(ice, None, "yes", threshold=0.5)
-    >>> [(s["kind"], s["value"]) for s in read_series(svg)]
+    >>> from precimed.charts import read_svg_bars
+    >>> [(s["kind"], s["value"]) for s in read_svg_bars(svg)]
     [('threshold', '0.5'), ('ice', '0.3'), ('current', '0.3')]
 """
 
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from precimed.charts import AWAY, NEUTRAL, TOWARD, nice_ticks, svg_open
+from precimed.charts import AWAY, CHAR_PX, NEUTRAL, TOWARD, nice_ticks, svg_open
 from precimed.format import number
 
 if TYPE_CHECKING:
@@ -141,19 +142,13 @@ def ice_pdp_svg(ice: IceCurve, pdp: PartialDependence | None, class_name: str, *
                f'{_diamond(cx, cy, 8)}</g>')
     x, y = float(LEFT), float(bottom + 56)
     for colour, dash, text in [*legend, (TOWARD, "", now)]:
-        if x > LEFT and x + 34 + 6.9 * len(text) > WIDTH:  # a second legend line
+        if x > LEFT and x + 34 + CHAR_PX * len(text) > WIDTH:  # a second legend line
             x, y = float(LEFT), y + 20
         mark = (_diamond(x + 11, y, 6) if text == now else
                 f'<line x1="{x:.1f}" x2="{x + 22:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="3"'
                 + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
         out.append(f'{mark}<text x="{x + 28:.1f}" y="{y + 4:.1f}" fill="#333">{escape(text)}</text>')
-        x += 40 + 6.9 * len(text)
+        x += 40 + CHAR_PX * len(text)
     out.append("</svg></div>")
     return "".join(out)
 
-
-def read_series(markup: str) -> list[dict[str, str]]:
-    """The ``data-*`` attributes of each series of :func:`ice_pdp_svg`, in drawing order."""
-    from precimed.charts import read_svg_bars
-
-    return read_svg_bars(markup)

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from precimed.charts import read_svg_bars
 from precimed.registry import Bundle
 from precimed.tabular.validate import ValidatedTable
 from precimed.whatif.curves import IceCurve, PartialDependence, ice_curve, partial_dependence
 from precimed.whatif.edits import row_values
-from precimed.whatif.figures import ice_pdp_svg, read_series
+from precimed.whatif.figures import ice_pdp_svg
 
 GENE = "X221916_at"
 
@@ -30,7 +31,7 @@ def test_series_carry_the_curves(genomic: Bundle, genomic_table: ValidatedTable,
     ice = ice_curve(genomic, row, feature)
     pdp = partial_dependence(genomic, None, feature, grid=ice.grid)
     svg = ice_pdp_svg(ice, pdp, "metastasis", threshold=0.19, cohort_curves=5)
-    series = read_series(svg)
+    series = read_svg_bars(svg)
     kinds = [s["kind"] for s in series]
     assert kinds == ["threshold"] + ["cohort"] * 5 + ["pdp", "ice", "current"]
     by_kind = {s["kind"]: s for s in series}
@@ -77,4 +78,4 @@ def test_text_is_escaped() -> None:
                             ice.classes, "training sample")
     svg = ice_pdp_svg(ice, pdp, "yes", cohort_curves=1)
     assert "<script" not in svg and "<img" not in svg
-    assert [s["kind"] for s in read_series(svg)] == ["cohort", "pdp", "ice", "current"]
+    assert [s["kind"] for s in read_svg_bars(svg)] == ["cohort", "pdp", "ice", "current"]
