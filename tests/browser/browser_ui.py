@@ -12,6 +12,9 @@ import re
 from typing import Any
 
 WAIT_MS = 180_000
+# The explanation's waterfall (pages key "waterfall", charts.waterfall_svg); tests/load keeps
+# its own copy, since the load helpers are imported from benchmarks/ without this folder.
+WATERFALL = ".st-key-waterfall svg[data-chart=waterfall]"
 
 # Streamlit's run has ended: the app says its script is not running (its own test attribute;
 # the status widget is hidden in the minimal toolbar) and no element is still marked stale.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_ui import WATERFALL
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("PRECIMED_CHROMIUM", "/usr/bin/chromium")
@@ -46,7 +47,7 @@ def app_url(browser: Any) -> Iterator[str]:
         warm.goto(url)
         warm.get_by_text("Model catalogue").first.wait_for()
         warm.goto(f"{url}/genomics")
-        warm.locator(".st-key-waterfall svg[data-chart=waterfall]").first.wait_for()
+        warm.locator(WATERFALL).first.wait_for()
         context.close()
         yield url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from browser_ui import WATERFALL
 
 from precimed.samples import sample_files
 
@@ -15,7 +16,7 @@ def test_upload_sample_shows_waterfall(page, app_url) -> None:  # type: ignore[n
     uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
     uploader.set_input_files(str(sample_files("breast-cytology-wdbc")[0]))
     # The default model is the first tabular one; pick by visible label if needed.
-    waterfall = page.locator(".st-key-waterfall svg[data-chart=waterfall]").first
+    waterfall = page.locator(WATERFALL).first
     waterfall.wait_for(state="visible")
     page.get_by_text("Not for clinical use").first.wait_for()
     page.locator("svg text", has_text="base value (average over background)").first.wait_for()

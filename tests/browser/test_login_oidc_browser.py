@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_ui import WATERFALL
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -151,7 +152,7 @@ def test_anonymous_then_sign_in_predict_audit_admin_sign_out(browser: Any, login
     print(f"\nOIDC sign-in through the provider: {took:.1f} s (servers up in "
           f"{login.started_s:.1f} s)")
     page.goto(f"{login.app}/genomics")
-    page.locator(".st-key-waterfall svg[data-chart=waterfall]").first.wait_for()
+    page.locator(WATERFALL).first.wait_for()
     def _lines() -> list[dict[str, Any]]:
         if not login.audit_log.is_file():
             return []

@@ -7,6 +7,7 @@ modules as pages and skipping whatever app.py applies to every page (layout, log
 from __future__ import annotations
 
 import pytest
+from browser_ui import WATERFALL
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +17,7 @@ def test_direct_page_url_goes_through_navigation(browser, fresh_app_url) -> None
     page = context.new_page()
     page.set_default_timeout(90_000)
     page.goto(f"{fresh_app_url}/genomics")
-    page.locator(".st-key-waterfall svg[data-chart=waterfall]").first.wait_for()
+    page.locator(WATERFALL).first.wait_for()
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text().split("\n")
     names = [n.strip() for n in nav if n.strip()]
     assert "Home" in names and "Genomics" in names
