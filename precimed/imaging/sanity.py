@@ -58,8 +58,12 @@ def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def weighted_layers(model: Any) -> list[Any]:
-    """Layers with weights, from the input to the output."""
-    return [layer for layer in model.layers if layer.weights]
+    """Layers with learned weights, from the input to the output. Layers named ``tta_*`` hold
+    the fixed kernels of the test-time augmentation (:mod:`precimed.training.tta`: flips and
+    the mean of the views), learn nothing and are left out."""
+    from precimed.training.tta import PREFIX
+
+    return [layer for layer in model.layers if layer.weights and not layer.name.startswith(PREFIX)]
 
 
 def randomised_copy(model: Any, n_top: int, method: str, seed: int) -> Any:

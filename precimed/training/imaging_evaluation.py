@@ -219,7 +219,8 @@ def limitations(card: dict[str, Any], heldout_family: str) -> list[str]:
         f"{fam['auroc']['value']:.2f} and pointing game "
         f"{fam['fidelity']['pointing_game']['value']:.0%} on the held-out backgrounds; other "
         "styles may score lower.",
-        f"On {real['n']} whole real images with no lesion, {real['false_positives']} were called "
+        f"On {real['n']} whole real images with no lesion, {real['false_positives']} "
+        f"{'was' if real['false_positives'] == 1 else 'were'} called "
         f"'lesion' ({real['false_positive_rate']['value']:.0%}, 95% CI "
         f"{real['false_positive_rate']['ci95'][0]:.0%}–{real['false_positive_rate']['ci95'][1]:.0%}); "
         f"on {crops['n']} lesion-free crops of them, "
