@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from precimed.registry import Bundle
 
 FILLS = ("blur", "mean", "zero")
-CHUNK = 128  # patch positions per model call (bounds memory for large inputs)
+# Patch positions per model call: bounds memory, and with the lesion CNN's 8 views 32 ran the
+# 225-position map in 1.65-2.03 s against 2.05-2.57 s at 128 (3 runs each; the larger
+# batches' activations fall out of the 2-core machine's caches).
+CHUNK = 32
 
 
 @dataclass(frozen=True)
