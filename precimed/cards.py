@@ -165,8 +165,7 @@ def check_evidence(card: dict[str, Any], *, source: str = "card.json") -> None:
     for name, block in (cal.get("per_class") or {}).items():
         _check_calibration_block(block, f"evaluation/calibration/per_class/{name}", source)
     for where, text in _prose(card):
-        # TODO(step 2, once every shipped card has intercept and slope): also `ok is None`.
-        if ok is False and claims_calibrated(text):
+        if not ok and claims_calibrated(text):  # False, or None: no intercept and slope
             raise BundleError(
                 f"{source}: '{where}' calls the model calibrated: \"{text[:80]}\"",
                 expected="the word 'calibrated' only when the card's calibration slope is 0.8–1.25 "

@@ -66,11 +66,16 @@ def is_calibrated(intercept: dict[str, Any], slope: dict[str, Any]) -> bool:
 
 
 def calibration_statement(intercept: dict[str, Any], slope: dict[str, Any],
-                          observed: float, predicted: float) -> str:
-    """One plain sentence a clinician can read, consistent with :func:`is_calibrated`."""
+                          observed: float, predicted: float, *,
+                          source: str | None = "out-of-fold") -> str:
+    """One plain sentence a clinician can read, consistent with :func:`is_calibrated`.
+
+    ``source`` names where the predictions come from ("out-of-fold", "held-out"; None for
+    predictions simply out of sample, as a published score's)."""
     ci = intercept["ci95"]
     s_ci = slope.get("ci95", [slope["value"], slope["value"]])
-    figures = (f"out-of-fold calibration slope {slope['value']:.2f} (95% CI {s_ci[0]:.2f}–{s_ci[1]:.2f}), "
+    figures = (f"{source + ' ' if source else ''}calibration slope {slope['value']:.2f} "
+               f"(95% CI {s_ci[0]:.2f}–{s_ci[1]:.2f}), "
                f"intercept {intercept['value']:+.2f} (95% CI {ci[0]:+.2f} to {ci[1]:+.2f}); mean "
                f"predicted risk {predicted:.1%} against {observed:.1%} observed")
     if is_calibrated(intercept, slope):

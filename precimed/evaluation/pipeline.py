@@ -67,20 +67,24 @@ def _binary_order(card: dict[str, Any], y: np.ndarray, probs: np.ndarray) -> tup
 
 
 def calibration_block(y01: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
-                      n_bins: int = 5) -> dict[str, Any]:
+                      n_bins: int = 5, source: str | None = "out-of-fold",
+                      curve: str = "quantile bins of the out-of-fold predictions of all repeats "
+                                   "pooled") -> dict[str, Any]:
     """Curve (all repeats pooled), intercept, slope, the ``calibrated`` flag and its sentence.
 
     Args:
         y01: 0/1 outcome; p: (repeats, rows) predicted probability of the outcome.
+        source, curve: what the predictions are, for the sentence and the curve's note
+            (:func:`~precimed.evaluation.calibration.calibration_statement`).
     """
     res = resamples(y01, p.shape[0], n_boot=n_boot, seed=seed)
     intercept = summarise(calibration_intercept, y01, p, res)
     slope = summarise(calibration_slope, y01, p, res)
-    curve = calibration_bins(np.tile(y01, p.shape[0]).astype("float64"), p.reshape(-1), n_bins)
+    bins = calibration_bins(np.tile(y01, p.shape[0]).astype("float64"), p.reshape(-1), n_bins)
     observed, predicted = float(y01.mean()), float(p.mean())
-    return {**curve, "curve": "quantile bins of the out-of-fold predictions of all repeats pooled",
+    return {**bins, "curve": curve,
             "intercept": intercept, "slope": slope, "calibrated": is_calibrated(intercept, slope),
-            "statement": calibration_statement(intercept, slope, observed, predicted),
+            "statement": calibration_statement(intercept, slope, observed, predicted, source=source),
             "mean_observed": round(observed, 4), "mean_predicted": round(predicted, 4)}
 
 

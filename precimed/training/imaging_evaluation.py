@@ -4,6 +4,8 @@
   held-out generator family on the held-out backgrounds, and on the training backgrounds to
   separate the two effects): AUROC and Brier with bootstrap CIs, sensitivity and specificity at
   the threshold, AUROC per lesion family and per background.
+- **Calibration** on the held-out backgrounds: intercept and slope with bootstrap CIs and the
+  generated sentence, by the tabular cards' own code.
 - **False positives on real images with no lesion**: every frame or slice of every real file
   never used in training, whole, as a user would upload it (DICOM files through the app's own
   decoding and preprocessing), with a Wilson 95 % CI; and the lesion-free crops of them.
@@ -144,6 +146,19 @@ def discrimination(model: Any, s: dict[str, np.ndarray], groups: list[str], fami
         per_family[families[f]] = round(float(roc_auc_score(s["y"][sel], p[sel])), 4)
     out["auroc_per_family"] = per_family
     return out
+
+
+def calibration(model: Any, s: dict[str, np.ndarray], name: str, seed: int) -> dict[str, Any]:
+    """The card's calibration block on one held-out set: quantile curve, intercept and slope
+    with bootstrap CIs, and the sentence (:func:`precimed.evaluation.pipeline.calibration_block`,
+    the same code as the tabular cards)."""
+    from precimed.evaluation.pipeline import CAL_BOOT, calibration_block
+    from precimed.training.imaging_cnn import predict_batches
+
+    p = predict_batches(model, s["x"])[:, 0]
+    return calibration_block(s["y"].astype("int64"), p[np.newaxis], n_boot=CAL_BOOT, seed=seed,
+                             source="held-out",
+                             curve=f"quantile bins of the predictions on the '{name}' set")
 
 
 def real_negatives(card: dict[str, Any], model: Any, images: list[tuple[str, np.ndarray]]) -> dict[str, Any]:

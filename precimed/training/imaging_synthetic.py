@@ -194,7 +194,7 @@ def evaluate(out_dir: Path, model: Any, card: dict[str, Any],
             "backgrounds": sorted({b.group for b in bgs}), "n": len(s["y"]), "n_lesion": int(s["y"].sum())}
         entry.update(ev.discrimination(model, s, [b.group for b in bgs], FAMILIES, threshold))
         if name == "heldout backgrounds":
-            card["evaluation"]["calibration"] = entry["calibration"]
+            card["evaluation"]["calibration"] = ev.calibration(model, s, name, SEED + 7)
         del entry["calibration"]
         pos = np.flatnonzero(s["y"] == 1)[:ev.N_FIDELITY]
         entry["fidelity"], fid_vals[name] = ev.fidelity(model, bg, EXPLAINED_LAYER, s["x"][pos],

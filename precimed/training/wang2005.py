@@ -190,10 +190,9 @@ def evaluate(X: pd.DataFrame, days: np.ndarray, event: np.ndarray, score: np.nda
                    "stratified bootstrap over patients (2000 resamples)"),
     }
     evaluation.update(binary_metrics(y, p, threshold=threshold))
-    calibration = calibration_block(y, p[None, :], n_boot=2000, seed=20261125)
-    # the generated sentence says "out-of-fold": here every prediction is simply out of sample
-    calibration["statement"] = calibration["statement"].replace("out-of-fold calibration", "calibration")
-    calibration["curve"] = "quantile bins of the predictions on the 189 labelled patients"
+    calibration = calibration_block(  # nothing was fitted: every prediction is out of sample
+        y, p[None, :], n_boot=2000, seed=20261125, source=None,
+        curve="quantile bins of the predictions on the 189 labelled patients")
     calibration["note"] = ("the output is sigmoid(score / 50), a monotone transform of the relapse score, "
                            "not a calibrated risk: these figures show how far it is from one")
     evaluation["calibration"] = calibration

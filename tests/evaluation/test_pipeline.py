@@ -121,6 +121,9 @@ def test_cards_that_break_the_rules_fail(evaluated: dict[str, Any]) -> None:
                                               "calibrated": True, "statement": "Calibrated here."})
     good["limitations"] = ["Probabilities are calibrated to this cohort."]
     check_evidence(good)
+    # the same claim with no intercept and slope to back it (every shipped card has them now)
+    assert "calls the model calibrated" in _bad(good, lambda c: c["evaluation"].update(
+        {"calibration": {"predicted": [0.2, 0.8], "observed": [0.2, 0.8]}}))
     assert "not called out" in _bad(evaluated["card"], lambda c: c.update(
         {"caveats": [x for x in c["caveats"] if not x.startswith("Weaker")]}))
     assert "does not follow the rule" in _bad(evaluated["card"], lambda c: [

@@ -188,3 +188,33 @@ def test_background_checksum_is_enforced(bundle, tmp_path) -> None:
     (copy / "background.npy").write_bytes(buf.getvalue())
     with pytest.raises(BundleError, match="does not match its checksum"):
         background(read_bundle(copy))
+
+
+def test_the_cards_calibration_is_the_held_out_sets(bundle) -> None:
+    """The card's AUROC, calibration intercept and slope are recomputed here on the held-out
+    backgrounds set, regenerated from the training script's own seed, with the shipped model;
+    the sentence follows the rule (not 'calibrated' outside slope 0.8–1.25 or with an intercept
+    CI that excludes 0)."""
+    from sklearn.metrics import roc_auc_score
+
+    from precimed.evaluation.calibration import calibration_intercept, calibration_slope, is_calibrated
+    from precimed.predict import raw_output
+    from precimed.training.imaging_synthetic import N_TEST, SEED
+    from precimed.training.lesion_data import load_backgrounds, make_set
+    from precimed.training.lesion_generator import TRAIN_FAMILIES
+
+    cal = bundle.card["evaluation"]["calibration"]
+    assert cal["statement"].startswith("Calibrated" if cal["calibrated"] else "Not calibrated")
+    assert "held-out calibration slope" in cal["statement"]
+    assert cal["calibrated"] == is_calibrated(cal["intercept"], cal["slope"])
+    for key in ("intercept", "slope"):
+        lo, hi = cal[key]["ci95"]
+        assert lo <= cal[key]["value"] <= hi
+    test_bgs = [b for b in load_backgrounds() if b.split == "test"]
+    s = make_set(test_bgs, N_TEST, SEED + 2, families=TRAIN_FAMILIES)
+    p = raw_output(bundle.model(), s["x"])[:, 0]
+    assert roc_auc_score(s["y"], p) == pytest.approx(bundle.card["evaluation"]["metrics"]["auroc"]["value"],
+                                                     abs=1e-4)
+    assert calibration_intercept(s["y"], p) == pytest.approx(cal["intercept"]["value"], abs=1e-3)
+    assert calibration_slope(s["y"], p) == pytest.approx(cal["slope"]["value"], abs=1e-3)
+    assert float(p.mean()) == pytest.approx(cal["mean_predicted"], abs=1e-3)

@@ -105,6 +105,9 @@ def test_evidence_sections_show_the_cards_numbers() -> None:
     text = _text(at)
     warnings = [w.value for w in at.warning]
     frames = [d.value for d in at.dataframe]
+    # every shipped card's calibration sentence, the image model's (held out) included
+    for b in list_bundles():
+        assert b.card["evaluation"]["calibration"]["statement"] in text, b.id
     with_evidence = [b for b in list_bundles() if b.card["evaluation"].get("baselines")]
     assert "breast-cytology-wdbc" in {b.id for b in with_evidence}
     for b in with_evidence:
