@@ -74,8 +74,7 @@ def with_tta(model: Any, layer: str) -> Any:
     import keras
     from keras import layers
 
-    names = [lay.name for lay in model.layers]
-    trunk = model.layers[1:names.index(layer) + 1]  # a chain: conv1 … ``layer``
+    trunk = keras.Model(model.inputs, model.get_layer(layer).output)
     cell = model.get_layer("cell_logit")
     h, w, _ = (int(d) for d in model.inputs[0].shape[1:])
     if h != w:
@@ -107,8 +106,10 @@ def with_tta(model: Any, layer: str) -> Any:
         x = swap(inputs) if t else inputs
         x = flip_rows(x, h) if r else x
         x = flip_cols(x, w) if c else x
-        for lay in trunk:
-            x = lay(x)
+        # The trunk's own layers applied to this view in the outer graph (shared weights, not a
+        # nested model, so that layer names and the sanity cascade see them); any DAG works, e.g.
+        # the fine grid's skip connection. Keras has no public call for this re-application.
+        x = trunk._run_through_graph([x], operation_fn=lambda op: op)
         x = flip_rows(x, gh) if r else x  # back to the image's frame (flips are their own inverse)
         x = flip_cols(x, gw) if c else x
         maps.append(swap(x) if t else x)

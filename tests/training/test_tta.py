@@ -22,19 +22,24 @@ from precimed.training import tta
 MODEL_ID = "lesion-cnn-synthetic"
 
 
+def _trunk(model: Any) -> Any:
+    """The bundle's trunk on the unturned view (the first input of ``tta_maps``): input → the
+    last convolutional map, through the trained layers."""
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer(tta.MAPS).input[0])
+
+
 def _single_view(model: Any) -> Any:
-    """The bundle's detector on one view: its trained layers conv1 … conv4_relu, the 1×1 cell
-    kernel, the highest cell and the sigmoid (as build_detector's inference model)."""
+    """The bundle's detector on one view: its trunk, the 1×1 cell kernel, the highest cell and
+    the sigmoid (as build_detector's inference model)."""
     import keras
     from keras import layers
 
-    x = inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]))
-    for name in ("conv1", "conv1_bn", "conv1_relu", "pool1", "conv2", "conv2_bn", "conv2_relu",
-                 "pool2", "conv3", "conv3_bn", "conv3_relu", "conv4", "conv4_bn", "conv4_relu"):
-        x = model.get_layer(name)(x)
-    x = model.get_layer("cell_logit")(x)  # Dense on the channel axis = the 1×1 convolution
+    trunk = _trunk(model)
+    x = model.get_layer("cell_logit")(trunk.output)  # Dense on the channels = the 1×1 convolution
     x = layers.GlobalMaxPooling2D()(x)
-    return keras.Model(inputs, layers.Activation("sigmoid")(x))
+    return keras.Model(trunk.inputs, layers.Activation("sigmoid")(x))
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +81,7 @@ def test_each_views_map_is_turned_back_to_the_images_frame(bundle, images) -> No
     import keras
 
     model = bundle.model()
-    trunk = keras.Model(model.inputs, model.get_layer("conv4_relu").output)
+    trunk = _trunk(model)
     maps = keras.Model(model.inputs, model.get_layer(tta.MAPS).output)(images[:3]).numpy()
     grid = maps.shape[1:3]
     maps = maps.reshape(3, *grid, tta.N_VIEWS, -1)
@@ -106,6 +111,20 @@ def test_the_sanity_cascade_randomises_learned_layers_only(bundle) -> None:
     fixed = [layer for layer in model.layers if layer.name.startswith(tta.PREFIX) and layer.weights]
     assert {layer.name for layer in fixed} == {"tta_flip64", "tta_flip16", "tta_mean"}
     assert not any(layer.trainable for layer in fixed)
+
+
+@pytest.mark.parametrize("fine_grid", [False, True])
+def test_with_tta_on_a_fresh_detector_equals_the_numpy_average(fine_grid: bool) -> None:
+    """Any trunk, a chain or the fine grid's skip connection (a DAG), is re-applied per view."""
+    from precimed.predict import raw_output
+    from precimed.training.imaging_cnn import build_detector
+
+    _, infer = build_detector((64, 64, 1), width=4, batchnorm=True, fine_grid=fine_grid)
+    model = tta.with_tta(infer, "fuse_relu" if fine_grid else "conv4_relu")
+    x = np.random.default_rng(1).random((6, 64, 64, 1), dtype=np.float32)
+    want = np.mean([raw_output(infer, tta.orient(x, v))[:, 0] for v in tta.views()], axis=0)
+    np.testing.assert_allclose(raw_output(model, x)[:, 0], want, atol=1e-6)
+    assert model.get_layer(tta.LOGITS).output.shape[1:] == ((32, 32, 8) if fine_grid else (16, 16, 8))
 
 
 def test_with_tta_refuses_a_non_square_input() -> None:
