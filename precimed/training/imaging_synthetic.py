@@ -50,7 +50,10 @@ EPOCHS = 1 if QUICK else 16
 LEARNING_RATE = 2e-3
 WIDTH = 24
 SEG_WEIGHT = 4.0
-LAST_CONV = "conv4_relu"  # the trained detector's last convolutional layer
+# PRECIMED_LESION_FINE_GRID=1: the experiment of 2026-12-07, not shipped (README, lesion CNN):
+# 32 × 32 cells of 2 × 2 pixels; better pointing game, lower AUROC and more false positives.
+FINE_GRID = os.environ.get("PRECIMED_LESION_FINE_GRID") == "1"
+LAST_CONV = "fuse_relu" if FINE_GRID else "conv4_relu"  # the detector's last convolutional layer
 EXPLAINED_LAYER = tta.LOGITS  # SHAP on the cell logits of the 8 views (linear in LAST_CONV)
 N_BG_EXPLAIN = 16  # lesion-free validation crops: the explainer's background
 SHUFFLED_N, SHUFFLED_EPOCHS = (400, 1) if QUICK else (3000, 3)  # data-randomisation check
@@ -60,7 +63,7 @@ def build() -> tuple[Any, Any]:
     """(training model, single-view inference model): :func:`bundled` makes the shipped one."""
     from precimed.training.imaging_cnn import build_detector
 
-    return build_detector(SHAPE, width=WIDTH, batchnorm=True, fine_grid=False)
+    return build_detector(SHAPE, width=WIDTH, batchnorm=True, fine_grid=FINE_GRID)
 
 
 def bundled(model: Any) -> Any:
