@@ -4,15 +4,15 @@ A grid detector (:func:`precimed.training.imaging_cnn.build_detector`) sees each
 8 orientations of the square (identity, the three quarter turns and their mirror images). Each
 copy's last convolutional map is turned back into the image's frame, the 8 maps are
 concatenated (``tta_maps``), every cell of every copy is scored by the trained 1×1 kernel
-(``tta_logits``, 16 × 16 × 8), and the head takes each copy's highest cell and averages the 8
+(``tta_logits``, 16 × 16 × 8 for the shipped detector), and the head takes each copy's highest cell and averages the 8
 probabilities.
 
 The explained layer is ``tta_logits``. The cell logit is linear in the convolutional map, and
 expected gradients interpolate linearly between background and input, so the attributions of
 the logits, summed over the views, equal those of the 8 maps summed over their channels (with
 the same samples), at 1/96 of the features: explaining ``tta_maps`` took 613 ms an image
-against 66 ms for the single-view model, since SHAP's sampling works on NumPy arrays of every
-feature.
+against 170 ms for ``tta_logits`` (both before the trunk's activations went through the traced
+call), since SHAP's sampling works on NumPy arrays of every feature.
 
 Why in the graph, not in the caller: every consumer of the bundle (the page, the CLI, cohort
 and PACS scoring, the what-if occlusion, the explainer) then gets the same prediction from
