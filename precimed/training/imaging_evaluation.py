@@ -123,14 +123,12 @@ def fidelity(model: Any, bg: np.ndarray, layer: str | None, x: np.ndarray, masks
     }, vals
 
 
-def discrimination(model: Any, s: dict[str, np.ndarray], groups: list[str], families: tuple[str, ...],
+def discrimination(p: np.ndarray, s: dict[str, np.ndarray], groups: list[str], families: tuple[str, ...],
                    threshold: float) -> dict[str, Any]:
-    """AUROC, Brier, sensitivity, specificity; AUROC per background group and per family."""
+    """AUROC, Brier, sensitivity, specificity; AUROC per background group and per family, from
+    the model's P(lesion) ``p`` for the images of ``s``."""
     from sklearn.metrics import roc_auc_score
 
-    from precimed.training.imaging_cnn import predict_batches
-
-    p = predict_batches(model, s["x"])[:, 0]
     ev = binary_metrics(s["y"], p, threshold=threshold)
     out: dict[str, Any] = {k: ev["metrics"][k] for k in ("auroc", "brier", "sensitivity", "specificity")}
     out["calibration"] = ev["calibration"]
@@ -148,15 +146,14 @@ def discrimination(model: Any, s: dict[str, np.ndarray], groups: list[str], fami
     return out
 
 
-def calibration(model: Any, s: dict[str, np.ndarray], name: str, seed: int) -> dict[str, Any]:
-    """The card's calibration block on one held-out set: quantile curve, intercept and slope
-    with bootstrap CIs, and the sentence (:func:`precimed.evaluation.pipeline.calibration_block`,
-    the same code as the tabular cards)."""
+def calibration(y: np.ndarray, p: np.ndarray, name: str, seed: int) -> dict[str, Any]:
+    """The card's calibration block on one held-out set (labels ``y``, P(lesion) ``p``):
+    quantile curve, intercept and slope with bootstrap CIs, and the sentence
+    (:func:`precimed.evaluation.pipeline.calibration_block`, the same code as the tabular
+    cards)."""
     from precimed.evaluation.pipeline import CAL_BOOT, calibration_block
-    from precimed.training.imaging_cnn import predict_batches
 
-    p = predict_batches(model, s["x"])[:, 0]
-    return calibration_block(s["y"].astype("int64"), p[np.newaxis], n_boot=CAL_BOOT, seed=seed,
+    return calibration_block(y.astype("int64"), p[np.newaxis], n_boot=CAL_BOOT, seed=seed,
                              source="held-out",
                              curve=f"quantile bins of the predictions on the '{name}' set")
 

@@ -190,14 +190,15 @@ def evaluate(out_dir: Path, model: Any, card: dict[str, Any],
 
     bg = np.load(out_dir / "background.npy").astype(np.float32)
     threshold = float(card["threshold"])
-    heldout, kept, fid_vals = [], {}, {}
+    heldout, kept, fid_vals, probs = [], {}, {}, {}
     for k, (name, (s, bgs)) in enumerate(sets.items()):
         entry: dict[str, Any] = {
             "name": name, "families": sorted({FAMILIES[f] for f in s["family"] if f >= 0}),
             "backgrounds": sorted({b.group for b in bgs}), "n": len(s["y"]), "n_lesion": int(s["y"].sum())}
-        entry.update(ev.discrimination(model, s, [b.group for b in bgs], FAMILIES, threshold))
+        probs[name] = p = predict_batches_0(model, s["x"])  # once per set: 8 views are not cheap
+        entry.update(ev.discrimination(p, s, [b.group for b in bgs], FAMILIES, threshold))
         if name == "heldout backgrounds":
-            card["evaluation"]["calibration"] = ev.calibration(model, s, name, SEED + 7)
+            card["evaluation"]["calibration"] = ev.calibration(s["y"], p, name, SEED + 7)
         del entry["calibration"]
         pos = np.flatnonzero(s["y"] == 1)[:ev.N_FIDELITY]
         entry["fidelity"], fid_vals[name] = ev.fidelity(model, bg, EXPLAINED_LAYER, s["x"][pos],
@@ -234,8 +235,7 @@ def evaluate(out_dir: Path, model: Any, card: dict[str, Any],
         "every frame or slice of the held-out real files (no lesion inserted), whole, as a user "
         "uploads them (DICOM files decoded and preprocessed by the app's own code); false "
         "positive = P(lesion) ≥ the threshold; Wilson 95% CI")
-    p_neg = predict_batches_0(model, hb["x"][neg])
-    k_fp = int((p_neg >= threshold).sum())
+    k_fp = int((probs["heldout backgrounds"][neg] >= threshold).sum())
     card["evaluation"]["real_images"]["heldout_crops"] = {
         "method": "the lesion-free images of the held-out backgrounds set (random crops, flips "
                   "and quarter turns of the same real files)",
