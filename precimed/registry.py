@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -164,20 +165,55 @@ def load_keras_safely(path: Path, *, label: str) -> keras.Model:
         ) from None
 
 
+# Validated cards by card path, keyed by the file's SHA-256: schema validation costs 20-40 ms
+# a card, reading and hashing it well under 1 ms, and the home page lists every bundle and every
+# refused folder on each visit.
+_CARD_CACHE: dict[Path, tuple[tuple[str, bool], dict[str, Any] | BundleError]] = {}
+_CARD_LOCK = threading.Lock()
+
+
 def read_bundle(path: Path) -> Bundle:
-    """Read and validate the card of the bundle in ``path`` (the weights are checked on load)."""
+    """Read and validate the card of the bundle in ``path`` (the weights are checked on load).
+
+    The validated card is kept per process until ``card.json``'s bytes change; each
+    call returns its own copy, so a caller that edits its card changes no other's."""
+    return Bundle(path=path, card=copy.deepcopy(_validated_card(path)))
+
+
+def _validated_card(path: Path) -> dict[str, Any]:
+    """The cached validated card (shared: not to be edited), or its :class:`BundleError` again."""
     card_path = path / CARD_FILE
-    if not card_path.is_file():
-        raise BundleError(f"{path}: no {CARD_FILE}", expected="a bundle folder with card.json")
     try:
-        card = json.loads(card_path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting
-        raise BundleError(f"{card_path}: not valid JSON ({str(exc)[:160]})", expected="a JSON card") from None
+        data = card_path.read_bytes()
+    except OSError:
+        raise BundleError(f"{path}: no {CARD_FILE}", expected="a bundle folder with card.json") from None
     from precimed.userdata import user_models_dir
 
-    if isinstance(card, dict) and path.resolve().parent == user_models_dir().resolve():
-        # Imported: user-supplied whatever its card now says (an edited card cannot shed the
-        # mark, nor, through the schema, the not-for-clinical-use statement).
+    # Imported: user-supplied whatever its card now says (an edited card cannot shed the mark,
+    # nor, through the schema, the not-for-clinical-use statement).
+    imported = path.resolve().parent == user_models_dir().resolve()
+    key = (hashlib.sha256(data).hexdigest(), imported)
+    with _CARD_LOCK:
+        hit = _CARD_CACHE.get(card_path)
+    if hit is None or hit[0] != key:
+        try:
+            result: dict[str, Any] | BundleError = _read_card(path, card_path, data, imported)
+        except BundleError as exc:
+            result = exc
+        hit = (key, result)
+        with _CARD_LOCK:
+            _CARD_CACHE[card_path] = hit
+    if isinstance(hit[1], BundleError):
+        raise BundleError(hit[1].what, expected=hit[1].expected)
+    return hit[1]
+
+
+def _read_card(path: Path, card_path: Path, data: bytes, imported: bool) -> dict[str, Any]:
+    try:
+        card = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting
+        raise BundleError(f"{card_path}: not valid JSON ({str(exc)[:160]})", expected="a JSON card") from None
+    if isinstance(card, dict) and imported:
         card["user_supplied"] = True
     validate_card(card, source=str(card_path))
     if card["id"] != path.name:
@@ -185,7 +221,7 @@ def read_bundle(path: Path) -> Bundle:
             f"{card_path}: card id '{card['id']}' differs from the folder name '{path.name}'",
             expected="the folder named after the card id",
         )
-    return Bundle(path=path, card=card)
+    return card
 
 
 def list_bundles(*, strict: bool = False) -> list[Bundle]:
@@ -213,7 +249,7 @@ def bundle_errors() -> dict[str, str]:
             continue
         for sub in sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file()):
             try:
-                read_bundle(sub)
+                _validated_card(sub)
             except BundleError as exc:
                 bad[sub.name] = str(exc)
     return bad

@@ -101,3 +101,30 @@ def test_listing_does_not_import_tensorflow() -> None:
             "assert list_bundles(); print('tensorflow' in sys.modules, 'shap' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_cards_are_cached_until_the_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validated card is reused (the home page lists every bundle on each visit), each caller
+    gets its own copy, and an edited card.json is read and validated again."""
+    dest = _copy_bundle(tmp_path)
+    monkeypatch.setenv("PRECIMED_MODELS_DIR", str(tmp_path))
+    [first] = registry.list_bundles()
+    first.card["name"] = "edited in memory"
+    [second] = registry.list_bundles()
+    assert second.card["name"] != "edited in memory"
+    assert second.card is not first.card
+
+    card = json.loads((dest / "card.json").read_text())
+    card["name"] = "Renamed on disk"
+    (dest / "card.json").write_text(json.dumps(card))
+    assert registry.get_bundle("breast-cytology-wdbc").name == "Renamed on disk"
+
+    del card["intended_use"]  # now invalid: refused at once, and again on the next listing
+    (dest / "card.json").write_text(json.dumps(card))
+    for _ in range(2):
+        assert registry.list_bundles() == []
+        assert "intended_use" in registry.bundle_errors()["breast-cytology-wdbc"]
+    card["intended_use"] = "Research demonstration only."  # mended: listed again
+    (dest / "card.json").write_text(json.dumps(card))
+    assert [b.id for b in registry.list_bundles()] == ["breast-cytology-wdbc"]
+    assert registry.bundle_errors() == {}
