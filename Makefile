@@ -57,7 +57,7 @@ pacs-deps:
 	@$(ORTHANC) --version | head -n 1
 
 test: install browser pacs-deps oidc-provider lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not slow"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import os
 import subprocess
@@ -33,23 +36,55 @@ def _clear_streamlit_cache() -> None:
 
 
 class CliResult:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.code = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
 
     def json(self) -> Any:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> CliResult:
-    """Run ``precimed`` as a user would (a subprocess), returning code, stdout, stderr."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "precimed.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=full_env)
-    return CliResult(proc)
+def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None,
+            process: bool = False) -> CliResult:
+    """Run ``precimed`` with ``args``: exit code, stdout, stderr.
+
+    By default in this process, with ``env`` set for the call only: a subprocess imports
+    TensorFlow and loads the model again, about 6 s a command, and the suite runs some 60 of
+    them. ``process=True`` runs it as a user would, ``python -m precimed.cli.main`` in a
+    subprocess, for the tests of the entry point itself (exit status, nothing else on stderr).
+    """
+    if process:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "precimed.cli.main", *args], capture_output=True,
+                              text=True, timeout=timeout, cwd=ROOT, env=full_env)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    from precimed.cli.main import main
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env or {})
+    try:
+        with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: a usage error (2) or --help (0)
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+@pytest.fixture
+def cli_process() -> Any:
+    """``precimed`` as a subprocess: what a user's shell sees, C++ and warning output included."""
+    return functools.partial(run_cli, process=True)

@@ -52,8 +52,8 @@ def test_explain_json_adds_up(cli) -> None:  # type: ignore[no-untyped-def]
     assert out["output"] == pytest.approx(pred["probabilities"]["metastasis"], abs=1e-6)
 
 
-def test_stdout_is_only_json(cli) -> None:  # type: ignore[no-untyped-def]
-    r = cli("predict", "--model", GENOMIC, SAMPLE, "--json")
+def test_stdout_is_only_json(cli_process) -> None:  # type: ignore[no-untyped-def]
+    r = cli_process("predict", "--model", GENOMIC, SAMPLE, "--json")
     json.loads(r.stdout)  # nothing but JSON on stdout
 
 
@@ -65,17 +65,17 @@ def test_stdout_is_only_json(cli) -> None:  # type: ignore[no-untyped-def]
     (["predict", "--json"], "required"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_usage_errors_exit_2_with_one_line(cli, args, message) -> None:  # type: ignore[no-untyped-def]
-    r = cli(*args)
+def test_usage_errors_exit_2_with_one_line(cli_process, args, message) -> None:  # type: ignore[no-untyped-def]
+    r = cli_process(*args)
     assert r.code == 2
     assert message in _one_error_line(r.stderr)
     assert r.stdout == ""
 
 
-def test_wrong_columns_exit_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_columns_exit_2(cli_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.csv"
     bad.write_text("foo,bar\n1,2\n")
-    r = cli("predict", "--model", GENOMIC, str(bad), "--json")
+    r = cli_process("predict", "--model", GENOMIC, str(bad), "--json")
     assert r.code == 2
     line = _one_error_line(r.stderr)
     assert "80 required column(s) missing" in line and "expected" in line

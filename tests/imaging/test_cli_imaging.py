@@ -113,10 +113,10 @@ def test_explain_bad_arguments_exit_2(cli, samples, args, message) -> None:
     ("notes.dcm", b"hello, not an image", "not a DICOM file"),
     ("empty.zip", b"PK\x05\x06" + b"\0" * 18, "no image could be loaded"),
 ])
-def test_bad_input_exits_2_with_one_line(cli, tmp_path, name, content, message) -> None:
+def test_bad_input_exits_2_with_one_line(cli_process, tmp_path, name, content, message) -> None:
     path = tmp_path / name
     path.write_bytes(content)
-    res = cli("predict", "--model", MODEL, str(path), "--json")
+    res = cli_process("predict", "--model", MODEL, str(path), "--json")
     assert res.code == 2
     [line] = res.stderr.strip().splitlines()
     assert line.startswith(f"error: {name}: ") and message in line
@@ -154,11 +154,12 @@ def _npz(path: Path, *, multilabel: bool = False, n: int = 240) -> Path:
     return path
 
 
-def test_train_imaging_makes_a_usable_bundle(cli, tmp_path) -> None:
+def test_train_imaging_makes_a_usable_bundle(cli_process, tmp_path) -> None:
     npz = _npz(tmp_path / "squaremnist.npz")
     out = tmp_path / "models"
-    res = cli("train-imaging", "--npz", str(npz), "--out", str(out), "--epochs", "4",
-              "--classes", "plain,square", "--modality", "CT", "--json")
+    # a subprocess: training makes TensorFlow deterministic process-wide
+    res = cli_process("train-imaging", "--npz", str(npz), "--out", str(out), "--epochs", "4",
+                      "--classes", "plain,square", "--modality", "CT", "--json")
     assert res.code == 0, res.stderr
     body = res.json()
     assert body["id"] == "squaremnist-cnn" and body["task"] == "binary"
