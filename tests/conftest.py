@@ -52,7 +52,8 @@ def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None,
     By default in this process, with ``env`` set for the call only: a subprocess imports
     TensorFlow and loads the model again, about 6 s a command, and the suite runs some 60 of
     them. ``process=True`` runs it as a user would, ``python -m precimed.cli.main`` in a
-    subprocess, for the tests of the entry point itself (exit status, nothing else on stderr).
+    subprocess, for the tests of the entry point itself (exit status, nothing else on stderr);
+    ``timeout`` (seconds) applies to the subprocess only.
     """
     if process:
         full_env = {**os.environ, **(env or {})}
