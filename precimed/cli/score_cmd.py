@@ -95,10 +95,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def _loading(s: dict[str, Any]) -> str:
+    """``; 5.8 s of it loading the model`` when that was a visible share of the wait."""
+    load = s.get("model_load_seconds")
+    return f"; {load:.1f} s of it loading the model" if load is not None and load >= 0.05 else ""
+
+
 def _text(s: dict[str, Any]) -> str:
     lines = [f"{s['rows']:,} rows scored with {s['model']} v{s['version']} ({s['engine']}): "
              f"{s['valid']:,} valid, {s['invalid']:,} invalid, {s['seconds']:.1f} s "
-             f"({s['rows_per_second'] or 0:,.0f} rows/s) → {s['output']}"]
+             f"({s['rows_per_second'] or 0:,.0f} rows/s{_loading(s)}) → {s['output']}"]
     if "importance" in s:
         top = ", ".join(f"{k} {v:.4f}" for k, v in list(s["importance"].items())[:5])
         lines.append(f"global SHAP importance (mean |SHAP|): {top}")

@@ -75,6 +75,10 @@ class CohortScore:
     workers: int | None = None
     notes: list[str] = field(default_factory=list)
     explanation: dict[str, Any] | None = None  # method and additivity check (with explain)
+    # Of ``seconds``, the time spent loading the model in this process (TensorFlow's import
+    # included: 5-6 s on a cold CLI run, 0 once loaded); None on a Dask cluster, whose workers
+    # load it themselves. ``rows_per_second`` includes it: what the user waited for.
+    model_load_seconds: float | None = None
 
     @property
     def invalid(self) -> int:
@@ -89,6 +93,8 @@ class CohortScore:
             "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds > 0 else None,
             "chunks": self.chunks, "engine": self.engine, "explain": self.explain,
         }
+        if self.model_load_seconds is not None:
+            out["model_load_seconds"] = round(self.model_load_seconds, 3)
         if self.workers is not None:
             out["workers"] = self.workers
         if self.importance is not None:
@@ -187,12 +193,14 @@ def importance_frame(bundle: Bundle, abs_sum: np.ndarray | None, n: int) -> pd.D
 
 
 def _score_here(bundle: Bundle, chunks: Iterator[tuple[int, Any]],
-                collect: Callable[[ChunkResult], None], *, explain: bool, keep: list[str]) -> None:
+                collect: Callable[[ChunkResult], None], *, explain: bool, keep: list[str]) -> float:
     """The local pipeline: read and validate ahead in threads, predict in global batches,
-    explain and lay out here, write in a thread."""
+    explain and lay out here, write in a thread. Returns the seconds spent loading the model."""
     from precimed.predict import BATCH, raw_output, to_probabilities
 
+    loading = time.perf_counter()
     model = bundle.model()
+    load_seconds = time.perf_counter() - loading
     prepared = read_ahead((prepare_chunk(bundle, chunk, start, keep)
                            for start, chunk in read_ahead(chunks, "reader")), "validate")
     batcher = Rebatcher(lambda x: raw_output(model, x, batch=BATCH), BATCH)
@@ -205,6 +213,7 @@ def _score_here(bundle: Bundle, chunks: Iterator[tuple[int, Any]],
     for item in prepared:
         finish(batcher.add(item, item.x))
     finish(batcher.flush())
+    return load_seconds
 
 
 def score_cohort(bundle: Bundle, source: bytes | str | Path | CohortSource, *,
@@ -262,10 +271,11 @@ def score_cohort(bundle: Bundle, source: bytes | str | Path | CohortSource, *,
 
     workers = None
     explanation = None
+    load_seconds = None
     try:
         try:
             if scheduler is None:
-                _score_here(bundle, numbered_chunks(src, chunk_rows), collect, explain=explain,
+                load_seconds = _score_here(bundle, numbered_chunks(src, chunk_rows), collect, explain=explain,
                             keep=keep)
             else:
                 from precimed.cohort.distributed import score_on_cluster
@@ -292,4 +302,4 @@ def score_cohort(bundle: Bundle, source: bytes | str | Path | CohortSource, *,
         engine="local" if scheduler is None else "dask", explain=explain,
         output=str(output) if output is not None else None, results=results,
         importance=importance_frame(bundle, total_abs, stats["valid"]), workers=workers,
-        notes=notes, explanation=explanation)
+        notes=notes, explanation=explanation, model_load_seconds=load_seconds)
