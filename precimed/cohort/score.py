@@ -76,7 +76,7 @@ class CohortScore:
     notes: list[str] = field(default_factory=list)
     explanation: dict[str, Any] | None = None  # method and additivity check (with explain)
     # Of ``seconds``, the time spent loading the model in this process (TensorFlow's import
-    # included: 5-6 s on a cold CLI run, 0 once loaded); None on a Dask cluster, whose workers
+    # included: 4-6 s on a cold CLI run here, 0 once loaded); None on a Dask cluster, whose workers
     # load it themselves. ``rows_per_second`` includes it: what the user waited for.
     model_load_seconds: float | None = None
 
@@ -275,8 +275,8 @@ def score_cohort(bundle: Bundle, source: bytes | str | Path | CohortSource, *,
     try:
         try:
             if scheduler is None:
-                load_seconds = _score_here(bundle, numbered_chunks(src, chunk_rows), collect, explain=explain,
-                            keep=keep)
+                load_seconds = _score_here(bundle, numbered_chunks(src, chunk_rows), collect,
+                                           explain=explain, keep=keep)
             else:
                 from precimed.cohort.distributed import score_on_cluster
 

@@ -174,7 +174,7 @@ def test_default_chunk_is_capped_in_bytes_for_wide_models(genomic: Bundle) -> No
 
 def test_the_model_load_is_reported_apart(genomic: Bundle, genomic_cohort: pd.DataFrame,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cold run's wait includes loading the model (5-6 s with TensorFlow's import); the summary
+    """A cold run's wait includes loading the model (4-6 s with TensorFlow's import); the summary
     says how much, so rows/s is not read as the pipeline's throughput. Once loaded, nothing."""
     from precimed import registry
     from precimed.cli.score_cmd import _loading
