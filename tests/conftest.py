@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -62,21 +63,13 @@ def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None,
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
     from precimed.cli.main import main
 
-    saved = {k: os.environ.get(k) for k in (env or {})}
     out, err = io.StringIO(), io.StringIO()
-    os.environ.update(env or {})
-    try:
-        with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(list(args))
-            except SystemExit as exc:  # argparse: a usage error (2) or --help (0)
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with mock.patch.dict(os.environ, env or {}), contextlib.chdir(ROOT), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: a usage error (2) or --help (0)
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return CliResult(code, out.getvalue(), err.getvalue())
 
 

@@ -4,8 +4,8 @@ A grid detector (:func:`precimed.training.imaging_cnn.build_detector`) sees each
 8 orientations of the square (identity, the three quarter turns and their mirror images). Each
 copy's last convolutional map is turned back into the image's frame, the 8 maps are
 concatenated (``tta_maps``), every cell of every copy is scored by the trained 1×1 kernel
-(``tta_logits``, 16 × 16 × 8 for the shipped detector), and the head takes each copy's highest cell and averages the 8
-probabilities.
+(``tta_logits``, 16 × 16 × 8 for the shipped detector), and the head takes each copy's highest
+cell and averages the 8 probabilities.
 
 The explained layer is ``tta_logits``. The cell logit is linear in the convolutional map, and
 expected gradients interpolate linearly between background and input, so the attributions of
